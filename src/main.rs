@@ -1,1 +1,178 @@
-fn main() {}
+//! The `hrsync` command: the worker, the target simulator, and the operator tools, in one
+//! binary so a container image carries everything.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hrsync::config::{Config, DEFAULT_CONFIG_PATH};
+use hrsync::simulator::{self, Simulator, SimulatorConfig};
+use hrsync::source::{self, publish};
+use hrsync::worker::Worker;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(
+    name = "hrsync",
+    version,
+    about = "Keeps Vault, SiteVault and SuperOffice users in step with HR events from RabbitMQ"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, short, env = "HRSYNC_CONFIG", default_value = DEFAULT_CONFIG_PATH, global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the worker (the default).
+    Run {
+        /// Also start the target simulator in this process, on this address (for trying
+        /// hrsync locally with the shipped configuration, which points there).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8099")]
+        with_simulator: Option<SocketAddr>,
+    },
+    /// Run the target simulator (Vault, SiteVault, SuperOffice) alone.
+    Simulator {
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: SocketAddr,
+    },
+    /// Publish HR event files (structured CloudEvents JSON) to the configured exchange.
+    Publish {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Load and validate the configuration and its secrets, then exit.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli).await {
+        eprintln!("hrsync: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run {
+        with_simulator: None,
+    }) {
+        Command::Run { with_simulator } => run(&cli.config, with_simulator).await,
+        Command::Simulator { listen } => run_simulator(listen).await,
+        Command::Publish { files } => publish_files(&cli.config, &files).await,
+        Command::CheckConfig => check_config(&cli.config),
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+async fn run(path: &std::path::Path, with_simulator: Option<SocketAddr>) -> anyhow::Result<()> {
+    let config = load(path)?;
+    hrsync::telemetry::init(&config.log);
+    if let Some(addr) = with_simulator {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("simulator cannot listen on {addr}"))?;
+        tracing::info!(%addr, "target simulator started");
+        let sim = Simulator::new(simulator_config(addr));
+        tokio::spawn(simulator::serve(listener, sim, std::future::pending()));
+    }
+    let listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("http.listen: cannot listen on {}", config.http.listen))?;
+    let worker = Worker::start(config, listener).await?;
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    worker.stop().await;
+    Ok(())
+}
+
+fn simulator_config(addr: SocketAddr) -> SimulatorConfig {
+    SimulatorConfig {
+        vault_url: format!("http://{addr}/api"),
+        ..SimulatorConfig::default()
+    }
+}
+
+async fn run_simulator(listen: SocketAddr) -> anyhow::Result<()> {
+    hrsync::telemetry::init(&Default::default());
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "target simulator listening");
+    simulator::serve(listener, Simulator::new(simulator_config(listen)), async {
+        shutdown_signal().await
+    })
+    .await?;
+    Ok(())
+}
+
+async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let password = config
+        .rabbitmq
+        .password
+        .resolve()
+        .map_err(anyhow::Error::msg)?;
+    let connection = source::connect(&config.rabbitmq, &password, "hrsync-publish")
+        .await
+        .context("cannot connect to RabbitMQ")?;
+    let channel = publish::confirm_channel(&connection).await?;
+    source::topology::declare(&channel, &config.rabbitmq).await?;
+    for file in files {
+        let body =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        publish::publish_event(&channel, &config.rabbitmq, &body)
+            .await
+            .with_context(|| format!("cannot publish {}", file.display()))?;
+        println!(
+            "published {} to exchange {}",
+            file.display(),
+            config.rabbitmq.exchange
+        );
+    }
+    connection.close(200, "done".into()).await?;
+    Ok(())
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    hrsync::worker::build_applier(&config, Default::default())?;
+    config
+        .rabbitmq
+        .password
+        .resolve()
+        .map_err(anyhow::Error::msg)
+        .context("rabbitmq.password")?;
+    println!("{}: configuration is valid", path.display());
+    Ok(())
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,188 @@
+//! What became of one message: per-target outcomes and the dead letters to publish.
+//! The reason names are part of the operator interface (dead-letter headers, metrics,
+//! runbook), so they are fixed strings here.
+
+use crate::event::{HrEvent, InvalidEvent};
+use crate::target::{ErrorClass, TargetError, TargetKind};
+
+/// Why a message (or one target's part of it) was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// The message is not a valid HR event.
+    InvalidEvent,
+    /// A mapping expression failed on this event (e.g. a lookup with no entry).
+    Mapping,
+    /// An account id could not be used in a URL path.
+    InvalidId,
+    /// The target refused the change (permanent error).
+    Rejected,
+    /// Transient failures outlasted the retry budget.
+    RetriesExhausted,
+    /// The target is misconfigured (credentials, wrong Vault); nothing was retried.
+    TargetConfig,
+    /// A leaver for a target with no linked account.
+    Unlinked,
+}
+
+impl DeadLetterReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::InvalidEvent => "invalid_event",
+            DeadLetterReason::Mapping => "mapping",
+            DeadLetterReason::InvalidId => "invalid_id",
+            DeadLetterReason::Rejected => "rejected",
+            DeadLetterReason::RetriesExhausted => "retries_exhausted",
+            DeadLetterReason::TargetConfig => "target_config",
+            DeadLetterReason::Unlinked => "unlinked",
+        }
+    }
+
+    pub fn for_error(error: &TargetError) -> Self {
+        match error.class {
+            ErrorClass::Transient => DeadLetterReason::RetriesExhausted,
+            ErrorClass::Config => DeadLetterReason::TargetConfig,
+            ErrorClass::Permanent if error.code == "invalid_id" => DeadLetterReason::InvalidId,
+            ErrorClass::Permanent if error.code == "mapping" => DeadLetterReason::Mapping,
+            ErrorClass::Permanent if error.code == "unlinked" => DeadLetterReason::Unlinked,
+            ErrorClass::Permanent => DeadLetterReason::Rejected,
+        }
+    }
+}
+
+/// One dead letter to publish: the original message plus these facts as headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub target: Option<TargetKind>,
+    pub reason: DeadLetterReason,
+    /// The error code (`INVALID_DATA`, `http_503`, the invalid field…).
+    pub code: String,
+    pub detail: String,
+    pub attempts: usize,
+}
+
+impl DeadLetter {
+    pub fn for_target(
+        target: TargetKind,
+        reason: DeadLetterReason,
+        error: &TargetError,
+        attempts: usize,
+    ) -> Self {
+        DeadLetter {
+            target: Some(target),
+            reason,
+            code: error.code.clone(),
+            detail: error.detail.clone(),
+            attempts,
+        }
+    }
+
+    pub fn invalid_event(error: &InvalidEvent) -> Self {
+        DeadLetter {
+            target: None,
+            reason: DeadLetterReason::InvalidEvent,
+            code: error.field.clone(),
+            detail: error.to_string(),
+            attempts: 0,
+        }
+    }
+
+    pub fn target_label(&self) -> &'static str {
+        self.target.map_or("none", TargetKind::as_str)
+    }
+}
+
+/// One target's result for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOutcome {
+    Applied,
+    /// The mapping sets nothing in this target for this action.
+    NotMapped,
+    /// No linked account (joiner or mover): nothing sent, counted.
+    Unlinked,
+    Failed(DeadLetter),
+}
+
+impl TargetOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TargetOutcome::Applied => "applied",
+            TargetOutcome::NotMapped => "not_mapped",
+            TargetOutcome::Unlinked => "unlinked",
+            TargetOutcome::Failed(_) => "dead_lettered",
+        }
+    }
+
+    pub fn log(&self, target: TargetKind) {
+        match self {
+            TargetOutcome::Failed(letter) => tracing::warn!(
+                target_api = target.as_str(),
+                outcome = self.as_str(),
+                reason = letter.reason.as_str(),
+                code = %letter.code,
+                attempts = letter.attempts,
+                "target not updated; dead-lettering"
+            ),
+            _ => tracing::info!(
+                target_api = target.as_str(),
+                outcome = self.as_str(),
+                "target handled"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetReport {
+    pub target: TargetKind,
+    pub outcome: TargetOutcome,
+}
+
+/// The fate of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `joiner`, `mover`, `leaver`, or `invalid` for a message that is no HR event.
+    pub event_type: &'static str,
+    pub reports: Vec<TargetReport>,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Verdict {
+    pub fn from_reports(event: &HrEvent, reports: Vec<TargetReport>) -> Self {
+        let dead_letters = reports
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                TargetOutcome::Failed(letter) => Some(letter.clone()),
+                _ => None,
+            })
+            .collect();
+        Verdict {
+            event_type: event.action.as_str(),
+            reports,
+            dead_letters,
+        }
+    }
+
+    pub fn invalid(error: &InvalidEvent) -> Self {
+        Verdict {
+            event_type: "invalid",
+            reports: Vec::new(),
+            dead_letters: vec![DeadLetter::invalid_event(error)],
+        }
+    }
+
+    /// One word for the event as a whole: the worst of its targets' outcomes.
+    pub fn outcome(&self) -> &'static str {
+        let has = |o: &str| self.reports.iter().any(|r| r.outcome.as_str() == o);
+        if self.event_type == "invalid" {
+            "invalid"
+        } else if !self.dead_letters.is_empty() {
+            "dead_lettered"
+        } else if has("unlinked") {
+            "unlinked"
+        } else if has("applied") {
+            "applied"
+        } else {
+            "not_mapped"
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Typed configuration with layered sources: the shipped TOML file, then environment
+//! variables (`HRSYNC_` prefix, `__` between levels, e.g. `HRSYNC_RABBITMQ__PREFETCH=64`),
+//! then secrets resolved from files or the environment.
+//!
+//! Unknown keys and bad values are rejected at start-up with a message naming the key, so a
+//! typo in a Kubernetes ConfigMap fails the rollout instead of silently using a default.
+
+mod secret;
+
+pub use secret::{Secret, SecretSource};
+
+use crate::mapping::MappingConfig;
+use crate::target::sitevault::SiteVaultConfig;
+use crate::target::superoffice::SuperOfficeConfig;
+use crate::target::vault::VaultConfig;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration file used when neither `--config` nor `HRSYNC_CONFIG` names one.
+pub const DEFAULT_CONFIG_PATH: &str = "config/hrsync.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    pub rabbitmq: RabbitMqConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    pub targets: TargetsConfig,
+    pub mapping: MappingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Messages handled at once. One employee's events are never handled concurrently.
+    pub concurrency: usize,
+    /// How long SIGTERM waits for in-flight messages before returning them to the queue.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Larger messages are dead-lettered unread.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 8,
+            shutdown_grace: Duration::from_secs(25),
+            max_body_bytes: crate::event::MAX_BODY_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "0.0.0.0:9464".parse().expect("valid default address"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter directive; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RabbitMqConfig {
+    /// `amqp://host:port/vhost`, without credentials.
+    pub url: String,
+    #[serde(default = "RabbitMqConfig::default_username")]
+    pub username: String,
+    pub password: SecretSource,
+    /// The topic exchange HR publishes to.
+    #[serde(default = "RabbitMqConfig::default_exchange")]
+    pub exchange: String,
+    /// Routing keys binding the work queue to the exchange.
+    #[serde(default = "RabbitMqConfig::default_binding_keys")]
+    pub binding_keys: Vec<String>,
+    /// The durable quorum queue hrsync consumes.
+    #[serde(default = "RabbitMqConfig::default_queue")]
+    pub queue: String,
+    #[serde(default = "RabbitMqConfig::default_dead_letter_exchange")]
+    pub dead_letter_exchange: String,
+    #[serde(default = "RabbitMqConfig::default_dead_letter_queue")]
+    pub dead_letter_queue: String,
+    /// Unacknowledged messages the broker hands over at once.
+    #[serde(default = "RabbitMqConfig::default_prefetch")]
+    pub prefetch: u16,
+    /// Broker-side backstop: after this many deliveries of one message (e.g. a message
+    /// that crashes the worker) the broker dead-letters it.
+    #[serde(default = "RabbitMqConfig::default_delivery_limit")]
+    pub delivery_limit: u32,
+    /// Longest pause between reconnection attempts.
+    #[serde(
+        default = "RabbitMqConfig::default_reconnect_max_delay",
+        with = "humantime_serde"
+    )]
+    pub reconnect_max_delay: Duration,
+}
+
+impl RabbitMqConfig {
+    fn default_username() -> String {
+        "guest".into()
+    }
+    fn default_exchange() -> String {
+        "hr.events".into()
+    }
+    fn default_binding_keys() -> Vec<String> {
+        vec!["hr.employee.#".into()]
+    }
+    fn default_queue() -> String {
+        "hrsync.events".into()
+    }
+    fn default_dead_letter_exchange() -> String {
+        "hrsync.dead-letter".into()
+    }
+    fn default_dead_letter_queue() -> String {
+        "hrsync.dead-letter".into()
+    }
+    fn default_prefetch() -> u16 {
+        32
+    }
+    fn default_delivery_limit() -> u32 {
+        20
+    }
+    fn default_reconnect_max_delay() -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+/// In-process retries of transient target errors: exponential backoff with full jitter,
+/// `Retry-After` honoured, bounded by attempts and by total time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Attempts per target operation, the first included.
+    pub max_attempts: usize,
+    /// Total time one operation may spend retrying before it is dead-lettered.
+    #[serde(with = "humantime_serde")]
+    pub budget: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_attempts: 8,
+            budget: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsConfig {
+    pub vault: Option<VaultConfig>,
+    pub sitevault: Option<SiteVaultConfig>,
+    pub superoffice: Option<SuperOfficeConfig>,
+}
+
+/// A configuration that could not be loaded; the message names the file and key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} not found")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads the file at `path`, applies `HRSYNC_*` overrides, and validates the result.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(ConfigError::Missing(path.to_path_buf()));
+        }
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file_exact(path))
+                .merge(Env::prefixed("HRSYNC_").split("__").ignore(&["config"])),
+        )
+    }
+
+    /// Parses TOML text alone (tests and tools).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate().map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: URLs, names, limits, mapping expressions and allow-lists.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        self.validate_worker(&mut errors);
+        self.validate_rabbitmq(&mut errors);
+        if let Some(vault) = &self.targets.vault {
+            vault.validate("targets.vault", &mut errors);
+        }
+        if let Some(sitevault) = &self.targets.sitevault {
+            sitevault.validate("targets.sitevault", &mut errors);
+        }
+        if let Some(superoffice) = &self.targets.superoffice {
+            superoffice.validate("targets.superoffice", &mut errors);
+        }
+        if let Err(mapping_errors) = crate::mapping::Mapper::new(&self.mapping) {
+            errors.extend(mapping_errors);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn validate_worker(&self, errors: &mut Vec<String>) {
+        if self.worker.concurrency == 0 {
+            errors.push("worker.concurrency: must be at least 1".into());
+        }
+        if self.retry.max_attempts == 0 {
+            errors.push("retry.max_attempts: must be at least 1".into());
+        }
+        if self.retry.initial_delay > self.retry.max_delay {
+            errors.push("retry.initial_delay: must not exceed retry.max_delay".into());
+        }
+    }
+
+    fn validate_rabbitmq(&self, errors: &mut Vec<String>) {
+        let rabbit = &self.rabbitmq;
+        match rabbit.url.parse::<lapin::uri::AMQPUri>() {
+            Err(e) => errors.push(format!("rabbitmq.url: not an AMQP URL ({e})")),
+            Ok(_) if rabbit.url.contains('@') => errors.push(
+                "rabbitmq.url: must not contain credentials; use rabbitmq.username and rabbitmq.password".into(),
+            ),
+            Ok(_) => {}
+        }
+        if rabbit.prefetch == 0 {
+            errors.push("rabbitmq.prefetch: must be at least 1".into());
+        }
+        if usize::from(rabbit.prefetch) < self.worker.concurrency {
+            errors.push(format!(
+                "rabbitmq.prefetch: {} is below worker.concurrency {}; workers would idle",
+                rabbit.prefetch, self.worker.concurrency
+            ));
+        }
+        for (key, name) in [
+            ("rabbitmq.exchange", &rabbit.exchange),
+            ("rabbitmq.queue", &rabbit.queue),
+            (
+                "rabbitmq.dead_letter_exchange",
+                &rabbit.dead_letter_exchange,
+            ),
+            ("rabbitmq.dead_letter_queue", &rabbit.dead_letter_queue),
+        ] {
+            if name.is_empty() || name.len() > 255 || name.starts_with("amq.") {
+                errors.push(format!(
+                    "{key}: must be 1-255 bytes and not start with \"amq.\""
+                ));
+            }
+        }
+        if rabbit.binding_keys.is_empty() {
+            errors.push("rabbitmq.binding_keys: must name at least one routing key".into());
+        }
+    }
+}
+
+/// Checks that a base URL is an absolute http(s) URL; shared by the target configs.
+pub fn validate_base_url(key: &str, url: &str, errors: &mut Vec<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+        _ => errors.push(format!("{key}: not an absolute http(s) URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+use super::*;
+
+const SHIPPED: &str = "config/hrsync.toml";
+
+fn shipped_text() -> String {
+    std::fs::read_to_string(SHIPPED).unwrap()
+}
+
+#[test]
+fn the_shipped_configuration_loads_and_validates() {
+    let config = Config::from_toml(&shipped_text()).unwrap();
+    assert_eq!(config.rabbitmq.queue, "hrsync.events");
+    assert_eq!(config.targets.vault.unwrap().vault_id, 1776);
+    assert!(config.rabbitmq.password.resolve().is_ok());
+}
+
+#[test]
+fn an_unknown_key_is_rejected_and_named() {
+    let text = shipped_text().replace("prefetch = 32", "prefetch = 32\nprefech = 3");
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    assert!(err.contains("prefech"), "{err}");
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let text = shipped_text().replace("prefetch = 32", "prefetch = \"many\"");
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    assert!(err.contains("rabbitmq.prefetch"), "{err}");
+}
+
+#[test]
+fn semantic_problems_are_all_reported_with_their_keys() {
+    let text = shipped_text()
+        .replace("concurrency = 8", "concurrency = 0")
+        .replace("api_version = \"v24.1\"", "api_version = \"24\"")
+        .replace(
+            "url = \"amqp://127.0.0.1:5672/%2f\"",
+            "url = \"amqp://u:p@127.0.0.1:5672/%2f\"",
+        );
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    for key in [
+        "worker.concurrency",
+        "targets.vault.api_version",
+        "rabbitmq.url",
+    ] {
+        assert!(err.contains(key), "{key} missing from {err}");
+    }
+    assert!(!err.contains("u:p@"), "credentials leaked into {err}");
+}
+
+#[test]
+fn a_privileged_field_needs_explicit_permission() {
+    let text = shipped_text().replace(
+        "domain_active__v = \"true\"",
+        "domain_active__v = \"true\"\nis_domain_admin__v = \"true\"",
+    );
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("mapping.vault.joiner.is_domain_admin__v") && err.contains("privileged"),
+        "{err}"
+    );
+    let allowed = text.replace(
+        "[mapping.vault]\nprivileged_fields = []",
+        "[mapping.vault]\nprivileged_fields = [\"is_domain_admin__v\"]",
+    );
+    assert!(Config::from_toml(&allowed).is_ok());
+}
+
+#[test]
+fn a_field_outside_the_allow_list_is_rejected() {
+    let text = shipped_text().replace(
+        "[mapping.vault.leaver]\n",
+        "[mapping.vault.leaver]\nfavourite_colour__c = \"'blue'\"\n",
+    );
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("mapping.vault.leaver.favourite_colour__c"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_broken_expression_is_caught_at_start_up() {
+    let text = shipped_text().replace(
+        "user_title__v = \"person.title\"",
+        "user_title__v = \"person.title +\"",
+    );
+    let err = Config::from_toml(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("user_title__v: expression does not compile"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    // Only this test calls `Config::load`, the one entry point that reads the environment.
+    let path = std::env::temp_dir().join(format!("hrsync-env-test-{}.toml", std::process::id()));
+    let text = shipped_text().replace(
+        "config/dev-secrets",
+        &format!("{}/config/dev-secrets", env!("CARGO_MANIFEST_DIR")),
+    );
+    std::fs::write(&path, text).unwrap();
+    std::env::set_var("HRSYNC_RABBITMQ__PREFETCH", "64");
+    std::env::set_var("HRSYNC_TARGETS__VAULT__PASSWORD", "from-env");
+    let config = Config::load(&path).unwrap();
+    std::env::remove_var("HRSYNC_RABBITMQ__PREFETCH");
+    std::env::remove_var("HRSYNC_TARGETS__VAULT__PASSWORD");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(config.rabbitmq.prefetch, 64);
+    let secret = config.targets.vault.unwrap().password.resolve().unwrap();
+    assert_eq!(secret.expose(), "from-env");
+}

@@ -1,0 +1,89 @@
+//! The worker's own HTTP endpoints, for Kubernetes probes and Prometheus:
+//! `/metrics` (text exposition), `/healthz` (the process is alive and serving),
+//! `/readyz` (connected to RabbitMQ and consuming, and no target is unusable because of
+//! its configuration — such a target needs an operator, and the probe says which).
+
+use crate::metrics::Metrics;
+use crate::target::Target;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Liveness and readiness facts shared between the consumer and the probes.
+pub struct Health {
+    consuming: AtomicBool,
+    targets: Vec<Arc<dyn Target>>,
+}
+
+impl Health {
+    pub fn new(targets: Vec<Arc<dyn Target>>) -> Self {
+        Health {
+            consuming: AtomicBool::new(false),
+            targets,
+        }
+    }
+
+    pub fn set_consuming(&self, on: bool) {
+        self.consuming.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_consuming(&self) -> bool {
+        self.consuming.load(Ordering::Relaxed)
+    }
+
+    /// Targets that cannot be used until an operator fixes their configuration.
+    pub fn target_problems(&self) -> Vec<(String, String)> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.config_problem().map(|why| (t.kind().to_string(), why)))
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
+
+pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
+        .with_state(AppState { health, metrics })
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
+    let consuming = state.health.is_consuming();
+    let problems = state.health.target_problems();
+    let ready = consuming && problems.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let targets: serde_json::Map<_, _> = problems
+        .into_iter()
+        .map(|(target, why)| (target, json!(why)))
+        .collect();
+    (
+        status,
+        Json(json!({ "ready": ready, "consuming": consuming, "target_problems": targets })),
+    )
+}

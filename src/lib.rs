@@ -1,0 +1,40 @@
+//! hrsync keeps Veeva Vault, Veeva SiteVault and SuperOffice CRM users in step with HR.
+//!
+//! HR publishes joiner / mover / leaver events (CloudEvents 1.0) to RabbitMQ; hrsync maps
+//! each one to user updates in the three targets, applies them with retries, and sends what
+//! cannot be applied to a dead-letter queue with a reason. A message is acknowledged only
+//! after every target operation it causes is applied or its dead letter is confirmed.
+//!
+//! # Layout
+//!
+//! The folders follow the data's path through the worker:
+//!
+//! - [`source`]: the RabbitMQ side. Declares the topology, consumes with manual acks,
+//!   publishes dead letters with publisher confirms, reconnects after broker trouble.
+//! - [`event`]: decodes one message (structured or binary CloudEvents) into an [`event::HrEvent`]
+//!   and rejects bad input with an error that names the field and the rule.
+//! - [`mapping`]: turns an event into per-target field values from declarative expressions
+//!   in the configuration, within each target's field allow-list.
+//! - [`target`]: one client per target API behind the [`target::Target`] trait; each turns a
+//!   [`target::Change`] into HTTP requests and classifies the answer.
+//! - [`apply`]: drives one event through mapping and targets with bounded retries and
+//!   decides the message's fate (ack, or dead letters then ack).
+//! - [`config`]: typed, layered configuration (file, environment, secret files) and its
+//!   validation.
+//! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
+//!   `/metrics`, `/healthz`, `/readyz` endpoints.
+//! - [`simulator`]: an in-memory stand-in for the three target APIs, faithful to their
+//!   documents, for tests and local trials.
+//! - [`worker`]: wires the pieces together and runs until shutdown.
+
+pub mod apply;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod mapping;
+pub mod metrics;
+pub mod simulator;
+pub mod source;
+pub mod target;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,92 @@
+use super::*;
+use crate::config::Config;
+use crate::event::{decode, Envelope};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn mapper() -> Mapper {
+    let text = std::fs::read_to_string("config/hrsync.toml").unwrap();
+    Mapper::new(&Config::from_toml(&text).unwrap().mapping).unwrap()
+}
+
+fn event(file: &str) -> HrEvent {
+    let body = std::fs::read(format!("examples/events/{file}")).unwrap();
+    let headers = BTreeMap::new();
+    let envelope = Envelope {
+        content_type: Some("application/cloudevents+json"),
+        headers: &headers,
+    };
+    decode(&body, &envelope, 1 << 20).unwrap()
+}
+
+#[test]
+fn a_joiner_sets_the_vault_profile_and_activates_the_user() {
+    let fields = mapper()
+        .map(TargetKind::Vault, &event("joiner.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(fields["user_first_name__v"], "Ana");
+    assert_eq!(fields["user_title__v"], "Clinical Research Associate");
+    assert_eq!(fields["user_timezone__v"], "Europe/Lisbon");
+    assert_eq!(fields["domain_active__v"], true);
+    assert!(
+        !fields.contains_key("alias__v"),
+        "undefined values are left out"
+    );
+}
+
+#[test]
+fn a_leaver_only_deactivates_in_vault() {
+    let fields = mapper()
+        .map(TargetKind::Vault, &event("leaver.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(Value::Object(fields), json!({"domain_active__v": false}));
+}
+
+#[test]
+fn a_joiner_gets_sitevault_assignments_from_roles_and_sites() {
+    let fields = mapper()
+        .map(TargetKind::SiteVault, &event("joiner.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Value::Object(fields),
+        json!({
+            "assignments": {
+                "org_assignment": {"org_id": "V42000000001001", "system_role_id": "org_full__v"},
+                "site_assignments": [{"site_usn": "US-NC-0002", "system_role_id": "study_team__v"}]
+            },
+            "is_investigator": false
+        })
+    );
+}
+
+#[test]
+fn a_superoffice_joiner_gets_group_from_department_and_is_not_deleted() {
+    let fields = mapper()
+        .map(TargetKind::SuperOffice, &event("joiner.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fields["UserGroup"],
+        json!({"Id": 3, "Value": "Clinical Operations"})
+    );
+    assert_eq!(fields["Role"], json!({"Id": 2, "Value": "User"}));
+    assert_eq!(fields["Person.Firstname"], "Ana");
+    assert_eq!(fields["Deleted"], false);
+}
+
+#[test]
+fn a_department_missing_from_the_table_is_a_mapping_error_naming_the_field() {
+    let mut joiner = event("joiner.json");
+    joiner.data["person"]["department"] = json!("Astrology");
+    let err = mapper().map(TargetKind::SuperOffice, &joiner).unwrap_err();
+    assert_eq!(err.field, "UserGroup");
+    assert!(
+        err.to_string()
+            .starts_with("mapping.superoffice.joiner.UserGroup:"),
+        "{err}"
+    );
+    assert!(err.detail.contains("Astrology"), "{err}");
+}

@@ -1,0 +1,145 @@
+//! Prometheus metrics, registered in one place so names and labels stay consistent with
+//! the dashboards and alert rules that use them. One [`Metrics`] per worker; tests create
+//! their own, so parallel tests do not share counters.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Events handled, by `type` (joiner/mover/leaver/invalid) and `outcome`.
+    pub events: IntCounterVec,
+    /// Per-target results of an event, by `target` and `outcome`
+    /// (applied, not_mapped, unlinked, dead_lettered).
+    pub target_outcomes: IntCounterVec,
+    /// Target API calls, by `target` and `status` (HTTP status or error code).
+    pub target_requests: IntCounterVec,
+    /// Target operation latency, by `target`, retries included.
+    pub target_latency: HistogramVec,
+    /// Retries of transient failures, by `target` and `reason` (error code).
+    pub retries: IntCounterVec,
+    /// Dead letters published, by `target` (or `none`) and `reason`.
+    pub dead_letters: IntCounterVec,
+    /// Messages being handled now.
+    pub in_flight: IntGauge,
+    /// 1 while connected to RabbitMQ and consuming.
+    pub consuming: IntGauge,
+    /// 1 while a target is unusable because of its configuration (rejected credentials).
+    pub target_config_problem: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let events = IntCounterVec::new(
+            Opts::new(
+                "hrsync_events_total",
+                "HR events handled, by type and outcome",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric");
+        let target_outcomes = IntCounterVec::new(
+            Opts::new(
+                "hrsync_target_outcomes_total",
+                "Per-target results of HR events, by target and outcome",
+            ),
+            &["target", "outcome"],
+        )
+        .expect("valid metric");
+        let target_requests = IntCounterVec::new(
+            Opts::new(
+                "hrsync_target_requests_total",
+                "Target API operations, by target and status",
+            ),
+            &["target", "status"],
+        )
+        .expect("valid metric");
+        let target_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "hrsync_target_apply_duration_seconds",
+                "Time to apply one change to a target, retries included",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["target"],
+        )
+        .expect("valid metric");
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "hrsync_retries_total",
+                "Retries of transient target failures",
+            ),
+            &["target", "reason"],
+        )
+        .expect("valid metric");
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "hrsync_dead_letters_total",
+                "Dead letters published, by target and reason",
+            ),
+            &["target", "reason"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("hrsync_events_in_flight", "Messages being handled now")
+            .expect("valid metric");
+        let consuming = IntGauge::new(
+            "hrsync_consuming",
+            "1 while connected to RabbitMQ and consuming",
+        )
+        .expect("valid metric");
+        let target_config_problem = IntGaugeVec::new(
+            Opts::new(
+                "hrsync_target_config_problem",
+                "1 while a target is unusable because of its configuration",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(target_outcomes.clone()),
+            Box::new(target_requests.clone()),
+            Box::new(target_latency.clone()),
+            Box::new(retries.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(consuming.clone()),
+            Box::new(target_config_problem.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            events,
+            target_outcomes,
+            target_requests,
+            target_latency,
+            retries,
+            dead_letters,
+            in_flight,
+            consuming,
+            target_config_problem,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding into memory cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

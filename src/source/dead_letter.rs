@@ -1,0 +1,97 @@
+//! Publishing dead letters. A dead letter is the original message — body and properties
+//! untouched, so it can be replayed after a fix — plus `x-hrsync-*` headers naming the
+//! reason, the target, the error and the attempts. Each publish waits for the broker's
+//! confirm (and is mandatory, so an unroutable dead letter is a failure, not a silent loss):
+//! only then may the original be acked.
+
+use crate::apply::DeadLetter;
+use lapin::message::Delivery;
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, LongString};
+use lapin::{BasicProperties, Channel};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const REASON: &str = "x-hrsync-reason";
+pub const TARGET: &str = "x-hrsync-target";
+pub const ERROR_CODE: &str = "x-hrsync-error-code";
+pub const ERROR: &str = "x-hrsync-error";
+pub const ATTEMPTS: &str = "x-hrsync-attempts";
+pub const DEAD_LETTERED_AT: &str = "x-hrsync-dead-lettered-at";
+pub const ORIGINAL_EXCHANGE: &str = "x-hrsync-original-exchange";
+pub const ORIGINAL_ROUTING_KEY: &str = "x-hrsync-original-routing-key";
+
+/// Longest error detail carried in a header (headers share the frame with the body).
+const MAX_DETAIL: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker refused the dead letter: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker nacked the dead letter")]
+    Nacked,
+    #[error("dead letter was unroutable (is the dead-letter queue bound?)")]
+    Unroutable,
+}
+
+/// Publishes one dead letter for `delivery` and waits for the confirm.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    delivery: &Delivery,
+    letter: &DeadLetter,
+) -> Result<(), PublishError> {
+    let properties = dead_letter_properties(delivery, letter);
+    let routing_key = format!("{}.{}", letter.target_label(), letter.reason.as_str());
+    let confirm = channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &delivery.data,
+            properties,
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        return Err(PublishError::Nacked);
+    }
+    if confirm.take_message().is_some() {
+        return Err(PublishError::Unroutable);
+    }
+    Ok(())
+}
+
+fn dead_letter_properties(delivery: &Delivery, letter: &DeadLetter) -> BasicProperties {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let detail: String = letter.detail.chars().take(MAX_DETAIL).collect();
+    let now = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    for (name, value) in [
+        (REASON, letter.reason.as_str().to_string()),
+        (TARGET, letter.target_label().to_string()),
+        (ERROR_CODE, letter.code.clone()),
+        (ERROR, detail),
+        (DEAD_LETTERED_AT, now),
+        (ORIGINAL_EXCHANGE, delivery.exchange.as_str().to_string()),
+        (
+            ORIGINAL_ROUTING_KEY,
+            delivery.routing_key.as_str().to_string(),
+        ),
+    ] {
+        headers.insert(name.into(), AMQPValue::LongString(LongString::from(value)));
+    }
+    headers.insert(
+        ATTEMPTS.into(),
+        AMQPValue::LongLongInt(letter.attempts as i64),
+    );
+    delivery
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2)
+}

@@ -1,0 +1,37 @@
+//! The RabbitMQ side of the worker.
+//!
+//! - [`topology`]: declares exchanges and queues idempotently at every (re)connect.
+//! - [`consumer`]: consumes with manual acks, hands events to [`crate::apply`], executes
+//!   the verdict, reconnects after broker trouble, drains on shutdown.
+//! - [`dead_letter`]: publishes dead letters with publisher confirms; a message is acked
+//!   only once its dead letters are confirmed.
+//! - [`headers`]: AMQP header tables as JSON, for the event decoder and tools.
+//! - [`publish`]: publishing events, for the `hrsync publish` command and tests.
+
+pub mod consumer;
+pub mod dead_letter;
+pub mod headers;
+pub mod publish;
+pub mod topology;
+
+use crate::config::{RabbitMqConfig, Secret};
+use lapin::uri::{AMQPUri, AMQPUserInfo};
+use lapin::{Connection, ConnectionProperties};
+
+/// Opens a connection with the configured credentials. The error never shows the password.
+pub async fn connect(
+    config: &RabbitMqConfig,
+    password: &Secret,
+    name: &str,
+) -> Result<Connection, lapin::Error> {
+    let mut uri: AMQPUri = config
+        .url
+        .parse()
+        .map_err(|e: String| lapin::Error::from(std::io::Error::other(e)))?;
+    uri.authority.userinfo = AMQPUserInfo {
+        username: config.username.clone(),
+        password: password.expose().to_string(),
+    };
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect_uri(uri, properties).await
+}

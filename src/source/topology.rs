@@ -1,0 +1,103 @@
+//! The broker topology hrsync relies on, declared at every (re)connect so a fresh broker,
+//! a deleted queue or a new vhost heals itself. Declarations are idempotent as long as the
+//! arguments do not change; a changed argument fails loudly with PRECONDITION_FAILED.
+//!
+//! - `exchange` (topic): where HR publishes; bound to the work queue by `binding_keys`.
+//! - `queue` (quorum): the work queue. `x-delivery-limit` with at-least-once
+//!   dead-lettering is the broker-side backstop for a message that crashes the worker
+//!   before it can dead-letter the message itself.
+//! - `dead_letter_exchange` (fanout) → `dead_letter_queue` (quorum): everything that could
+//!   not be applied, with the reason in headers.
+
+use crate::config::RabbitMqConfig;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+pub async fn declare(channel: &Channel, config: &RabbitMqConfig) -> Result<(), lapin::Error> {
+    let durable_exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            config.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            config.dead_letter_exchange.as_str().into(),
+            ExchangeKind::Fanout,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            config.dead_letter_queue.as_str().into(),
+            durable_queue,
+            quorum_arguments(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            config.dead_letter_queue.as_str().into(),
+            config.dead_letter_exchange.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            config.queue.as_str().into(),
+            durable_queue,
+            work_queue_arguments(config),
+        )
+        .await?;
+    for key in &config.binding_keys {
+        channel
+            .queue_bind(
+                config.queue.as_str().into(),
+                config.exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn text(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value))
+}
+
+fn quorum_arguments() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-queue-type"), text("quorum"));
+    args
+}
+
+fn work_queue_arguments(config: &RabbitMqConfig) -> FieldTable {
+    let mut args = quorum_arguments();
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        text(&config.dead_letter_exchange),
+    );
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(i64::from(config.delivery_limit)),
+    );
+    // At-least-once dead-lettering (RabbitMQ ≥ 3.10) requires reject-publish overflow.
+    args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+    args.insert("x-overflow".into(), text("reject-publish"));
+    args
+}

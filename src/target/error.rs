@@ -1,0 +1,102 @@
+//! How a target failure is classified, because that decides its fate: retried, dead-lettered
+//! at once, or reported as a configuration problem that must not be retried in a loop.
+
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Might succeed later: connection trouble, timeouts, 5xx, 429, rate limits, races.
+    Transient,
+    /// Will fail the same way again: bad data, unknown user, 400/404.
+    Permanent,
+    /// The target is misconfigured (credentials rejected, wrong Vault): retrying risks
+    /// an account lock-out and cannot help until an operator acts.
+    Config,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Config => "config",
+        }
+    }
+}
+
+/// A failed target operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError {
+    pub class: ErrorClass,
+    /// A short, stable code: a Vault error type (`INVALID_DATA`), `http_503`, `timeout`,
+    /// `connect`, `invalid_id`, … Used as a metric label and dead-letter header.
+    pub code: String,
+    /// Human-readable detail, free of secrets and personal data.
+    pub detail: String,
+    /// How long the target asked us to wait (`Retry-After`, rate-limit windows).
+    pub retry_after: Option<Duration>,
+}
+
+impl TargetError {
+    pub fn new(class: ErrorClass, code: impl Into<String>, detail: impl Into<String>) -> Self {
+        TargetError {
+            class,
+            code: code.into(),
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn transient(code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Transient, code, detail)
+    }
+
+    pub fn permanent(code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Permanent, code, detail)
+    }
+
+    pub fn config(code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Config, code, detail)
+    }
+
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.class == ErrorClass::Transient
+    }
+
+    /// Classifies a non-success HTTP status the same way for every target.
+    pub fn from_status(status: reqwest::StatusCode, detail: impl Into<String>) -> Self {
+        let code = format!("http_{}", status.as_u16());
+        match status.as_u16() {
+            401 | 403 | 421 => Self::config(code, detail),
+            408 | 425 | 429 | 500..=599 => Self::transient(code, detail),
+            _ => Self::permanent(code, detail),
+        }
+    }
+
+    /// Classifies a transport failure (no HTTP answer).
+    pub fn from_transport(err: &reqwest::Error) -> Self {
+        let code = if err.is_timeout() {
+            "timeout"
+        } else if err.is_connect() {
+            "connect"
+        } else {
+            "transport"
+        };
+        // reqwest's Display includes the URL, which carries only ids, never secrets.
+        Self::transient(code, err.to_string())
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.class.as_str(), self.code, self.detail)
+    }
+}
+
+impl std::error::Error for TargetError {}

@@ -1,0 +1,71 @@
+//! The HTTP plumbing every target shares: one pooled client per target with its timeout,
+//! and reading an answer into status, headers and text with transport errors classified.
+
+use super::TargetError;
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, StatusCode};
+use std::time::Duration;
+
+/// Builds a client with a request timeout and an identifying user agent.
+pub fn client(timeout: Duration) -> Client {
+    Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
+/// An HTTP answer read in full.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// `Retry-After` in seconds, if the target sent one (HTTP dates are rare on APIs and
+    /// treated as absent).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .get(reqwest::header::RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// A non-2xx status as a classified error carrying `Retry-After`; the body is cut short
+    /// because error pages can be large.
+    pub fn status_error(&self) -> TargetError {
+        let snippet: String = self.body.chars().take(300).collect();
+        TargetError::from_status(self.status, format!("HTTP {}: {snippet}", self.status))
+            .with_retry_after(self.retry_after())
+    }
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn send(request: RequestBuilder) -> Result<Answer, TargetError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| TargetError::from_transport(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| TargetError::from_transport(&e))?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}

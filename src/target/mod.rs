@@ -1,0 +1,123 @@
+//! The three target APIs behind one trait.
+//!
+//! Each target lives in its own folder, split by job like Vector's sinks: `config.rs`
+//! (user-facing settings and their validation), `request_builder.rs` (change → HTTP request,
+//! pure and testable, reused by dry runs), `service.rs` (transport, auth, response
+//! classification). Retrying is not done here: a target reports *what kind* of failure it
+//! saw ([`ErrorClass`]) and the [`crate::apply`] layer decides what to do about it.
+
+pub mod error;
+pub mod http_client;
+pub mod id;
+pub mod sitevault;
+pub mod superoffice;
+pub mod vault;
+pub mod veeva_session;
+
+pub use error::{ErrorClass, TargetError};
+
+use crate::event::{Accounts, Action};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Which target API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    Vault,
+    SiteVault,
+    SuperOffice,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 3] = [
+        TargetKind::Vault,
+        TargetKind::SiteVault,
+        TargetKind::SuperOffice,
+    ];
+
+    /// The name used in configuration keys, metrics labels and dead-letter headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Vault => "vault",
+            TargetKind::SiteVault => "sitevault",
+            TargetKind::SuperOffice => "superoffice",
+        }
+    }
+
+    /// The account id this target needs, as linked in the event.
+    pub fn account_id(self, accounts: &Accounts) -> Option<&str> {
+        match self {
+            TargetKind::Vault => accounts.vault.as_deref(),
+            TargetKind::SiteVault => accounts.sitevault.as_deref(),
+            TargetKind::SuperOffice => accounts.superoffice.as_deref(),
+        }
+    }
+
+    /// Fields a mapping may write when the configuration does not list its own allow-list.
+    pub fn default_allowed_fields(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::Vault => vault::DEFAULT_ALLOWED_FIELDS,
+            TargetKind::SiteVault => sitevault::DEFAULT_ALLOWED_FIELDS,
+            TargetKind::SuperOffice => superoffice::DEFAULT_ALLOWED_FIELDS,
+        }
+    }
+
+    /// Fields that grant power; a mapping writes them only if the configuration names
+    /// them in `privileged_fields`.
+    pub fn privileged_fields(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::Vault => vault::PRIVILEGED_FIELDS,
+            TargetKind::SiteVault => sitevault::PRIVILEGED_FIELDS,
+            TargetKind::SuperOffice => superoffice::PRIVILEGED_FIELDS,
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One user update for one target, produced by the mapping from one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub event_id: String,
+    pub employee_id: String,
+    pub action: Action,
+    /// The target's id of the account; validated for URL-path use by the target.
+    pub account_id: String,
+    /// Mapped field values, keyed by the target's field names (or dotted paths).
+    pub fields: Map<String, Value>,
+}
+
+/// An HTTP request as a target would send it, without auth: what a dry run prints and
+/// what request builders are tested on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRequest {
+    pub method: http::Method,
+    /// Path and query, relative to the target's base URL.
+    pub path: String,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// A target API client.
+#[async_trait]
+pub trait Target: Send + Sync {
+    fn kind(&self) -> TargetKind;
+
+    /// Applies one change. Errors say whether a retry can help.
+    async fn apply(&self, change: &Change) -> Result<(), TargetError>;
+
+    /// The requests `apply` would send for `change`, for dry runs (reads such as a
+    /// SuperOffice GET before its PUT are described, not performed).
+    fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError>;
+
+    /// `Some(reason)` while the target cannot be used because of its configuration
+    /// (e.g. rejected credentials); shown on `/readyz`.
+    fn config_problem(&self) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,94 @@
+//! User-facing settings of the SuperOffice connection and their validation.
+
+use crate::config::{validate_base_url, Secret, SecretSource};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuperOfficeConfig {
+    #[serde(default = "SuperOfficeConfig::default_enabled")]
+    pub enabled: bool,
+    /// The tenant's WebAPI root, e.g. `https://online.superoffice.com/Cust12345`;
+    /// requests go to `{base_url}/api/v1/…`.
+    pub base_url: String,
+    pub auth: SuperOfficeAuth,
+    /// `SO-AppToken` (the app's client secret), needed by SuperOffice Online.
+    pub app_token: Option<SecretSource>,
+    /// SuperOffice asks apps to stay under 10 calls per second.
+    #[serde(default = "SuperOfficeConfig::default_rate_limit")]
+    pub rate_limit_per_second: u32,
+    #[serde(
+        default = "SuperOfficeConfig::default_timeout",
+        with = "humantime_serde"
+    )]
+    pub timeout: Duration,
+}
+
+/// How hrsync authenticates to SuperOffice.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "scheme", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SuperOfficeAuth {
+    /// Onsite installations.
+    Basic {
+        username: String,
+        password: SecretSource,
+    },
+    /// SuperOffice Online access token.
+    Bearer { token: SecretSource },
+    /// A system-user ticket (`SOTicket 7T:…`).
+    Soticket { ticket: SecretSource },
+}
+
+impl SuperOfficeAuth {
+    /// The `Authorization` header value.
+    pub fn header_value(&self) -> Result<Secret, String> {
+        use base64::Engine as _;
+        Ok(match self {
+            SuperOfficeAuth::Basic { username, password } => {
+                let pair = format!("{username}:{}", password.resolve()?.expose());
+                Secret::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ))
+            }
+            SuperOfficeAuth::Bearer { token } => {
+                Secret::new(format!("Bearer {}", token.resolve()?.expose()))
+            }
+            SuperOfficeAuth::Soticket { ticket } => {
+                Secret::new(format!("SOTicket {}", ticket.resolve()?.expose()))
+            }
+        })
+    }
+}
+
+impl SuperOfficeConfig {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_rate_limit() -> u32 {
+        10
+    }
+    fn default_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+
+    pub fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
+        validate_base_url(&format!("{prefix}.base_url"), &self.base_url, errors);
+        if self.rate_limit_per_second == 0 {
+            errors.push(format!(
+                "{prefix}.rate_limit_per_second: must be at least 1"
+            ));
+        }
+        if let SuperOfficeAuth::Basic { username, .. } = &self.auth {
+            if username.is_empty() || username.contains(':') {
+                errors.push(format!(
+                    "{prefix}.auth.username: must be non-empty and contain no ':'"
+                ));
+            }
+        }
+        if self.timeout.is_zero() {
+            errors.push(format!("{prefix}.timeout: must be above zero"));
+        }
+    }
+}

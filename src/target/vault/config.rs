@@ -1,0 +1,95 @@
+//! User-facing settings of a Veeva Vault connection, shared by Vault and SiteVault (a
+//! SiteVault is a Vault with the SiteVault application), and their validation.
+
+use crate::config::{validate_base_url, SecretSource};
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    #[serde(default = "VaultConfig::default_enabled")]
+    pub enabled: bool,
+    /// `https://myvault.veevavault.com` (no `/api` suffix).
+    pub base_url: String,
+    #[serde(default = "VaultConfig::default_api_version")]
+    pub api_version: String,
+    /// The integration user's login name.
+    pub username: String,
+    pub password: SecretSource,
+    /// The Vault this worker must act on. Vault can answer a login with a session for
+    /// another of the user's Vaults; such a session is refused.
+    pub vault_id: u64,
+    /// Sent as `X-VaultAPI-ClientID` so Vault's API usage logs name hrsync.
+    #[serde(default = "VaultConfig::default_client_id")]
+    pub client_id: String,
+    #[serde(default = "VaultConfig::default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// After Vault rejects the credentials, no login is tried again for this long
+    /// (repeated failed logins lock the account).
+    #[serde(
+        default = "VaultConfig::default_login_cooldown",
+        with = "humantime_serde"
+    )]
+    pub login_cooldown: Duration,
+}
+
+impl VaultConfig {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_api_version() -> String {
+        "v24.1".into()
+    }
+    fn default_client_id() -> String {
+        "hrsync".into()
+    }
+    fn default_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    fn default_login_cooldown() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+
+    /// Records every problem under `prefix` (e.g. `targets.vault`).
+    pub fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
+        validate_base_url(&format!("{prefix}.base_url"), &self.base_url, errors);
+        if !is_api_version(&self.api_version) {
+            errors.push(format!(
+                "{prefix}.api_version: must look like v24.1, got {:?}",
+                self.api_version
+            ));
+        }
+        if self.username.trim().is_empty() {
+            errors.push(format!("{prefix}.username: must not be empty"));
+        }
+        let client_id_ok = !self.client_id.is_empty()
+            && self.client_id.len() <= 100
+            && self
+                .client_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !client_id_ok {
+            errors.push(format!(
+                "{prefix}.client_id: 1-100 letters, digits, '.', '_' or '-'"
+            ));
+        }
+        if self.timeout.is_zero() {
+            errors.push(format!("{prefix}.timeout: must be above zero"));
+        }
+    }
+}
+
+fn is_api_version(version: &str) -> bool {
+    let Some(rest) = version.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.split('.');
+    let major_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let minor_ok = parts
+        .next()
+        .is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    major_ok && minor_ok && parts.next().is_none()
+}

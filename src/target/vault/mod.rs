@@ -1,0 +1,38 @@
+//! Veeva Vault users: `PUT /api/{version}/objects/users/{id}`, form-urlencoded, with a
+//! Vault session (see [`crate::target::veeva_session`]).
+
+mod config;
+mod request_builder;
+mod service;
+
+pub use config::VaultConfig;
+pub use request_builder::{form_value, update_user};
+pub use service::VaultTarget;
+
+/// Ordinary profile fields a mapping may write without further configuration.
+pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &[
+    "user_name__v",
+    "user_first_name__v",
+    "user_last_name__v",
+    "user_email__v",
+    "user_timezone__v",
+    "user_locale__v",
+    "user_language__v",
+    "user_title__v",
+    "alias__v",
+    "company__v",
+    "office_phone__v",
+    "mobile_phone__v",
+    "site__v",
+    "federated_id__v",
+    "active__v",
+    "domain_active__v",
+];
+
+/// Fields that grant rights in Vault; only written when named in `privileged_fields`.
+pub const PRIVILEGED_FIELDS: &[&str] = &[
+    "is_domain_admin__v",
+    "security_profile__v",
+    "license_type__v",
+    "security_policy_id__v",
+];

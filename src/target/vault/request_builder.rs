@@ -1,0 +1,90 @@
+//! Change → Vault request. Every value is form-encoded by `serde_urlencoded`, so a title
+//! like `R&D&is_domain_admin__v=true` arrives as one `user_title__v` value and can never
+//! smuggle in a second field.
+
+use crate::target::{id, Change, PreparedRequest, TargetError};
+use serde_json::Value;
+
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// `PUT /api/{version}/objects/users/{id}` with the mapped fields as form pairs.
+pub fn update_user(api_version: &str, change: &Change) -> Result<PreparedRequest, TargetError> {
+    let user_id = id::numeric("accounts.vault.user_id", &change.account_id)?;
+    let pairs = change
+        .fields
+        .iter()
+        .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
+        .collect::<Result<Vec<_>, TargetError>>()?;
+    let body = serde_urlencoded::to_string(&pairs)
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::PUT,
+        path: format!("/api/{api_version}/objects/users/{user_id}"),
+        content_type: FORM,
+        body,
+    })
+}
+
+/// A JSON value as Vault's form API expects it: text as is, booleans and numbers in their
+/// JSON spelling, `null` to clear. Lists and objects have no form spelling.
+pub fn form_value(field: &str, value: &Value) -> Result<String, TargetError> {
+    match value {
+        Value::String(text) => Ok(text.clone()),
+        Value::Bool(_) | Value::Number(_) | Value::Null => Ok(value.to_string()),
+        Value::Array(_) | Value::Object(_) => Err(TargetError::permanent(
+            "invalid_field_value",
+            format!("{field}: a Vault user field takes a single value, not a list or object"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+    use serde_json::json;
+
+    fn change(account_id: &str, fields: Value) -> Change {
+        Change {
+            event_id: "e1".into(),
+            employee_id: "E1".into(),
+            action: Action::Mover,
+            account_id: account_id.into(),
+            fields: fields.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn a_title_full_of_form_syntax_stays_one_value() {
+        let request = update_user(
+            "v24.1",
+            &change(
+                "25001",
+                json!({"user_title__v": "R&D&is_domain_admin__v=true"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(request.path, "/api/v24.1/objects/users/25001");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&request.body).unwrap();
+        assert_eq!(
+            pairs,
+            vec![("user_title__v".into(), "R&D&is_domain_admin__v=true".into())]
+        );
+    }
+
+    #[test]
+    fn booleans_and_nulls_use_their_json_spelling() {
+        let request = update_user(
+            "v24.1",
+            &change("7", json!({"domain_active__v": false, "alias__v": null})),
+        )
+        .unwrap();
+        assert_eq!(request.body, "domain_active__v=false&alias__v=null");
+    }
+
+    #[test]
+    fn a_path_traversal_id_builds_no_request() {
+        let err = update_user("v24.1", &change("../../auth", json!({}))).unwrap_err();
+        assert_eq!(err.code, "invalid_id");
+    }
+}
