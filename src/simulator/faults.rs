@@ -1,0 +1,290 @@
+//! Fault injection: the queue filled by `POST /_sim/faults` and consulted before every API
+//! request, so tests can provoke HTTP errors, Vault FAILURE bodies, latency and burst-limit
+//! delays without touching handler code.
+//!
+//! Matching: latency faults that match all add their delay and let the request go on; the
+//! first matching status/status_for/failure fault (queue order) answers the request.
+//! Vault auth is only affected by faults posted with `"include_auth": true`.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{header, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::api::Target;
+use super::reply::{vault_failure_body, Reply};
+
+/// Which API a fault applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FaultTarget {
+    Vault,
+    Sitevault,
+    Superoffice,
+    #[default]
+    Any,
+}
+
+impl FaultTarget {
+    fn matches(self, target: Target) -> bool {
+        match self {
+            FaultTarget::Any => true,
+            FaultTarget::Vault => target == Target::Vault,
+            FaultTarget::Sitevault => target == Target::SiteVault,
+            FaultTarget::Superoffice => target == Target::SuperOffice,
+        }
+    }
+}
+
+/// The body of `POST /_sim/faults`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub(crate) struct FaultSpec {
+    #[serde(default)]
+    pub target: FaultTarget,
+    #[serde(default)]
+    pub include_auth: bool,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// The fault kinds; see the module doc.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum FaultKind {
+    Status {
+        status: u16,
+        #[serde(default)]
+        times: Option<u32>,
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
+    StatusFor {
+        status: u16,
+        duration_ms: u64,
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
+    Failure {
+        failure_type: String,
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    Latency {
+        latency_ms: u64,
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    Burst {
+        #[serde(default)]
+        limit: Option<u32>,
+        #[serde(default)]
+        remaining: Option<u32>,
+        #[serde(default)]
+        delay_ms: Option<u64>,
+    },
+}
+
+/// What a matching fault does to the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FaultOutcome {
+    Status {
+        status: StatusCode,
+        retry_after_secs: Option<u64>,
+    },
+    Failure {
+        failure_type: String,
+    },
+}
+
+/// How long a queued fault stays active.
+#[derive(Debug, Clone, Copy)]
+enum Lifetime {
+    Times(u32),
+    Until(Instant),
+    Forever,
+}
+
+#[derive(Debug, Clone)]
+struct QueuedFault {
+    spec: FaultSpec,
+    lifetime: Lifetime,
+    latency: Option<Duration>,
+    outcome: Option<FaultOutcome>,
+}
+
+impl QueuedFault {
+    fn is_live(&self, now: Instant) -> bool {
+        match self.lifetime {
+            Lifetime::Times(n) => n > 0,
+            Lifetime::Until(end) => now < end,
+            Lifetime::Forever => true,
+        }
+    }
+
+    fn applies_to(&self, target: Target, is_auth: bool) -> bool {
+        self.spec.target.matches(target) && (!is_auth || self.spec.include_auth)
+    }
+
+    fn consume(&mut self) {
+        if let Lifetime::Times(n) = &mut self.lifetime {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// The effect of the queue on one request.
+#[derive(Debug, Default)]
+pub(crate) struct FaultHit {
+    pub latency: Option<Duration>,
+    pub outcome: Option<FaultOutcome>,
+}
+
+/// The queue of active faults.
+#[derive(Debug, Default)]
+pub(crate) struct FaultQueue {
+    faults: Vec<QueuedFault>,
+}
+
+impl FaultQueue {
+    /// Queues a request-affecting fault (not `burst`, which the caller applies directly).
+    pub fn push(&mut self, spec: FaultSpec, now: Instant) -> Result<(), String> {
+        let queued = queued_fault(spec, now)?;
+        self.faults.push(queued);
+        Ok(())
+    }
+
+    /// Removes every fault; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        std::mem::take(&mut self.faults).len()
+    }
+
+    /// The live faults, as posted.
+    pub fn specs(&self, now: Instant) -> Vec<FaultSpec> {
+        self.faults
+            .iter()
+            .filter(|f| f.is_live(now))
+            .map(|f| f.spec.clone())
+            .collect()
+    }
+
+    /// Applies the queue to one request, consuming counted faults.
+    pub fn take(&mut self, target: Target, is_auth: bool, now: Instant) -> FaultHit {
+        self.faults.retain(|f| f.is_live(now));
+        let mut hit = FaultHit::default();
+        for fault in &mut self.faults {
+            if !fault.applies_to(target, is_auth) {
+                continue;
+            }
+            if let Some(latency) = fault.latency {
+                hit.latency = Some(hit.latency.unwrap_or_default() + latency);
+                fault.consume();
+            } else if hit.outcome.is_none() {
+                hit.outcome = fault.outcome.clone();
+                fault.consume();
+            }
+        }
+        hit
+    }
+}
+
+fn status_code(status: u16) -> Result<StatusCode, String> {
+    StatusCode::from_u16(status).map_err(|_| format!("invalid HTTP status {status}"))
+}
+
+fn queued_fault(spec: FaultSpec, now: Instant) -> Result<QueuedFault, String> {
+    let lifetime = lifetime(&spec.kind, now)?;
+    let (latency, outcome) = effect(&spec.kind)?;
+    Ok(QueuedFault {
+        spec,
+        lifetime,
+        latency,
+        outcome,
+    })
+}
+
+/// Counted faults default to once; latency without `times` lasts until cleared.
+fn lifetime(kind: &FaultKind, now: Instant) -> Result<Lifetime, String> {
+    match kind {
+        FaultKind::Status { times, .. } | FaultKind::Failure { times, .. } => {
+            Ok(Lifetime::Times(times.unwrap_or(1)))
+        }
+        FaultKind::StatusFor { duration_ms, .. } => {
+            Ok(Lifetime::Until(now + Duration::from_millis(*duration_ms)))
+        }
+        FaultKind::Latency { times, .. } => Ok(times.map_or(Lifetime::Forever, Lifetime::Times)),
+        FaultKind::Burst { .. } => Err("burst faults are not queued".into()),
+    }
+}
+
+type Effect = (Option<Duration>, Option<FaultOutcome>);
+
+fn effect(kind: &FaultKind) -> Result<Effect, String> {
+    match kind {
+        FaultKind::Status {
+            status,
+            retry_after_secs,
+            ..
+        }
+        | FaultKind::StatusFor {
+            status,
+            retry_after_secs,
+            ..
+        } => {
+            let outcome = FaultOutcome::Status {
+                status: status_code(*status)?,
+                retry_after_secs: *retry_after_secs,
+            };
+            Ok((None, Some(outcome)))
+        }
+        FaultKind::Failure { failure_type, .. } => {
+            let failure_type = failure_type.clone();
+            Ok((None, Some(FaultOutcome::Failure { failure_type })))
+        }
+        FaultKind::Latency { latency_ms, .. } => {
+            Ok((Some(Duration::from_millis(*latency_ms)), None))
+        }
+        FaultKind::Burst { .. } => Err("burst faults are not queued".into()),
+    }
+}
+
+/// The response a fault produces, shaped like the target API's own errors.
+pub(crate) fn fault_reply(target: Target, outcome: &FaultOutcome) -> Reply {
+    match outcome {
+        FaultOutcome::Status {
+            status,
+            retry_after_secs,
+        } => {
+            let reply = status_reply(target, *status);
+            match retry_after_secs {
+                Some(secs) => reply.with_header(header::RETRY_AFTER, secs.to_string()),
+                None => reply,
+            }
+        }
+        FaultOutcome::Failure { failure_type } => failure_reply(target, failure_type),
+    }
+}
+
+fn status_reply(target: Target, status: StatusCode) -> Reply {
+    let message = format!("Simulated HTTP {status}");
+    if target == Target::SuperOffice {
+        return Reply::so_error(status, "SimulatedFault", message);
+    }
+    let body = if status == StatusCode::TOO_MANY_REQUESTS {
+        vault_failure_body("API_LIMIT_EXCEEDED", message)
+    } else {
+        let mut body = vault_failure_body("UNEXPECTED_ERROR", message);
+        body["responseStatus"] = json!("EXCEPTION");
+        body
+    };
+    Reply::json(status, body)
+}
+
+fn failure_reply(target: Target, failure_type: &str) -> Reply {
+    let message = format!("Simulated {failure_type}");
+    if target == Target::SuperOffice {
+        Reply::so_error(StatusCode::BAD_REQUEST, failure_type, message)
+    } else {
+        Reply::vault_failure(failure_type, message)
+    }
+}

@@ -1,0 +1,383 @@
+//! SuperOffice CRM WebAPI, User agent: `GET`, `PUT` (full replacement: every omitted field
+//! is reset to its empty default), `PATCH` (JSON Patch or merge patch, 409 on a failed
+//! `test`) on `/api/v1/User/{id}`, and `POST /api/v1/Agents/User/MakeRetired`.
+//! Errors use SuperOffice's `{"Error":true,"ErrorType",…}` body with real HTTP statuses.
+//!
+//! Like ASP.NET, routes and property names match case-insensitively. Unknown properties
+//! in a PUT body are ignored (Json.NET's default); read-only `TableRight`,
+//! `FieldProperties` and `_Links` are never stored.
+
+use axum::http::{header, Method, StatusCode};
+use serde_json::{json, Map, Value};
+
+use super::api::ApiRequest;
+use super::jsonpatch::{apply_json_patch, apply_merge_patch, find_key, PatchError};
+use super::reply::Reply;
+use super::state::{Record, State};
+use super::SimulatorConfig;
+
+/// The JSON type a User property must have.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Int,
+    Bool,
+    /// String or null.
+    Str,
+    /// Array (null means empty).
+    Array,
+    /// Object or null.
+    Object,
+    /// The `Type` string enum.
+    UserType,
+}
+
+/// The User carrier's properties, with the value an omitted property is reset to.
+fn user_schema() -> [(&'static str, Kind, Value); 25] {
+    use Kind::*;
+    [
+        ("AssociateId", Int, json!(0)),
+        ("Name", Str, Value::Null),
+        ("Rank", Int, json!(0)),
+        ("Tooltip", Str, Value::Null),
+        ("LicenseOwners", Array, json!([])),
+        ("Role", Object, Value::Null),
+        ("UserGroup", Object, Value::Null),
+        ("OtherGroups", Array, json!([])),
+        ("Person", Object, Value::Null),
+        ("Deleted", Bool, json!(false)),
+        ("Lastlogin", Str, Value::Null),
+        ("Lastlogout", Str, Value::Null),
+        ("EjUserId", Int, json!(0)),
+        ("RequestSignature", Str, Value::Null),
+        ("Type", UserType, json!("Unknown")),
+        ("IsPersonRetired", Bool, json!(false)),
+        ("IsOnTravel", Bool, json!(false)),
+        ("Credentials", Array, json!([])),
+        ("UserName", Str, Value::Null),
+        ("TicketCategories", Array, json!([])),
+        ("NickName", Str, Value::Null),
+        ("WaitingForApproval", Bool, json!(false)),
+        ("ExtraFields", Object, json!({})),
+        ("CustomFields", Object, json!({})),
+        ("PostSaveCommands", Array, json!([])),
+    ]
+}
+
+const USER_TYPES: [&str; 6] = [
+    "Unknown",
+    "InternalAssociate",
+    "ResourceAssociate",
+    "ExternalAssociate",
+    "AnonymousAssociate",
+    "SystemAssociate",
+];
+const READ_ONLY: [&str; 3] = ["TableRight", "FieldProperties", "_Links"];
+
+/// Every SuperOffice request.
+pub(crate) fn handle(state: &mut State, config: &SimulatorConfig, request: &ApiRequest) -> Reply {
+    if let Err(reply) = check_authorization(config, request) {
+        return reply;
+    }
+    let rest: Vec<String> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let raw_id = request.segment(2);
+    match (rest.as_slice(), &request.method) {
+        (["user", _], &Method::GET) => get_user(state, request, raw_id),
+        (["user", _], &Method::PUT) => put_user(state, request, raw_id),
+        (["user", _], &Method::PATCH) => patch_user(state, request, raw_id),
+        (["agents", "user", "makeretired"], &Method::POST) => make_retired(state, request),
+        (["user", _], _) | (["agents", "user", "makeretired"], _) => Reply::so_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{} is not supported on {}", request.method, request.path),
+        ),
+        _ => Reply::so_error(
+            StatusCode::NOT_FOUND,
+            "SoNotFoundException",
+            format!("No resource at {}", request.path),
+        ),
+    }
+}
+
+fn check_authorization(config: &SimulatorConfig, request: &ApiRequest) -> Result<(), Reply> {
+    match request.header(header::AUTHORIZATION) {
+        Some(value) if config.superoffice_authorization.iter().any(|a| a == value) => Ok(()),
+        Some(_) => Err(Reply::so_error(
+            StatusCode::UNAUTHORIZED,
+            "SoAuthenticationException",
+            "Invalid credentials in Authorization header",
+        )),
+        None => Err(Reply::so_error(
+            StatusCode::UNAUTHORIZED,
+            "SoAuthenticationException",
+            "Authorization header is missing",
+        )),
+    }
+}
+
+fn not_found(raw_id: &str) -> Reply {
+    Reply::so_error(
+        StatusCode::NOT_FOUND,
+        "SoNotFoundException",
+        format!("User {raw_id} not found"),
+    )
+}
+
+fn bad_request(message: impl Into<String>) -> Reply {
+    Reply::so_error(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+fn unsupported_media(request: &ApiRequest, expected: &str) -> Reply {
+    Reply::so_error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+        format!(
+            "Content-Type [{}] is not supported here; send {expected}",
+            request.content_type().unwrap_or("")
+        ),
+    )
+}
+
+/// The associate id for a path id: a number, or a user name (`GET /User/{userName}`).
+fn lookup(state: &State, raw_id: &str) -> Option<i64> {
+    if let Ok(id) = raw_id.parse::<i64>() {
+        return state.superoffice_users.contains_key(&id).then_some(id);
+    }
+    state
+        .superoffice_users
+        .iter()
+        .find(|(_, user)| {
+            user.get("UserName")
+                .and_then(Value::as_str)
+                .is_some_and(|name| name.eq_ignore_ascii_case(raw_id))
+        })
+        .map(|(id, _)| *id)
+}
+
+/// `UserWithLinks`: the entity plus the read-only decorations.
+fn with_links(user: &Record, id: i64, request: &ApiRequest) -> Value {
+    let host = request.header(header::HOST).unwrap_or("localhost");
+    let mut out = user.clone();
+    out.insert(
+        "TableRight".into(),
+        json!({ "Mask": "Select, Update, Insert, Delete", "Reason": "" }),
+    );
+    out.insert("FieldProperties".into(), json!({}));
+    out.insert(
+        "_Links".into(),
+        json!({
+            "Self": format!("http://{host}/api/v1/User/{id}"),
+            "Archive": format!("http://{host}/api/v1/User"),
+        }),
+    );
+    Value::Object(out)
+}
+
+fn get_user(state: &State, request: &ApiRequest, raw_id: &str) -> Reply {
+    match lookup(state, raw_id) {
+        Some(id) => Reply::json(
+            StatusCode::OK,
+            with_links(&state.superoffice_users[&id], id, request),
+        ),
+        None => not_found(raw_id),
+    }
+}
+
+fn put_user(state: &mut State, request: &ApiRequest, raw_id: &str) -> Reply {
+    let Some(id) = lookup(state, raw_id) else {
+        return not_found(raw_id);
+    };
+    if !request
+        .media_type()
+        .is_some_and(|m| m == "application/json" || m == "text/json")
+    {
+        return unsupported_media(request, "application/json");
+    }
+    let body = match put_body(request) {
+        Ok(body) => body,
+        Err(reply) => return reply,
+    };
+    match build_user(id, &body, false) {
+        Ok(user) => store_and_reply(state, request, id, user),
+        Err(message) => bad_request(message),
+    }
+}
+
+fn put_body(request: &ApiRequest) -> Result<Map<String, Value>, Reply> {
+    let missing = || bad_request("Entity to save is not in request body");
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(missing());
+    }
+    match request.json() {
+        Ok(Value::Object(body)) => Ok(body),
+        Ok(Value::Null) => Err(missing()),
+        Ok(_) => Err(bad_request("The request body must be a User object")),
+        Err(e) => Err(bad_request(format!("Malformed JSON: {e}"))),
+    }
+}
+
+fn store_and_reply(state: &mut State, request: &ApiRequest, id: i64, user: Record) -> Reply {
+    let reply = Reply::json(StatusCode::OK, with_links(&user, id, request));
+    state.superoffice_users.insert(id, user);
+    reply
+}
+
+/// The stored entity for `body`: every schema property, in schema order, with omitted ones
+/// reset to their defaults. `strict` refuses unknown properties (used after a PATCH).
+pub(crate) fn build_user(
+    id: i64,
+    body: &Map<String, Value>,
+    strict: bool,
+) -> Result<Record, String> {
+    if strict {
+        reject_unknown(body)?;
+    }
+    let mut user = Record::new();
+    for (name, kind, default) in user_schema() {
+        let value = match find_key(body, name).and_then(|k| body.get(&k)) {
+            Some(value) => check_kind(name, kind, value, default)?,
+            None => default,
+        };
+        user.insert(name.to_owned(), value);
+    }
+    user.insert("AssociateId".into(), json!(id));
+    Ok(user)
+}
+
+fn reject_unknown(body: &Map<String, Value>) -> Result<(), String> {
+    let schema = user_schema();
+    let known = |k: &str| {
+        schema.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(k))
+            || READ_ONLY.iter().any(|n| n.eq_ignore_ascii_case(k))
+    };
+    match body.keys().find(|k| !known(k)) {
+        Some(unknown) => Err(format!("User has no property '{unknown}'")),
+        None => Ok(()),
+    }
+}
+
+fn check_kind(name: &str, kind: Kind, value: &Value, default: Value) -> Result<Value, String> {
+    let ok = match (kind, value) {
+        (Kind::Int, Value::Number(n)) => n.is_i64(),
+        (Kind::Bool, Value::Bool(_)) => true,
+        (Kind::Str | Kind::Object, Value::Null) => true,
+        (Kind::Str, Value::String(_)) => true,
+        (Kind::Array, Value::Null) => return Ok(default),
+        (Kind::Array, Value::Array(_)) => true,
+        (Kind::Object, Value::Object(_)) => true,
+        (Kind::UserType, _) => return user_type(value).ok_or_else(|| bad_value(name, value)),
+        _ => false,
+    };
+    if ok {
+        Ok(value.clone())
+    } else {
+        Err(bad_value(name, value))
+    }
+}
+
+fn bad_value(name: &str, value: &Value) -> String {
+    format!("Invalid value {value} for property '{name}'")
+}
+
+/// `Type` accepts the enum name (any case) or its number, stored as the name.
+fn user_type(value: &Value) -> Option<Value> {
+    let name = match value {
+        Value::String(s) => USER_TYPES.iter().find(|t| t.eq_ignore_ascii_case(s))?,
+        Value::Number(n) => USER_TYPES.get(usize::try_from(n.as_u64()?).ok()?)?,
+        _ => return None,
+    };
+    Some(json!(name))
+}
+
+fn patch_user(state: &mut State, request: &ApiRequest, raw_id: &str) -> Reply {
+    let Some(id) = lookup(state, raw_id) else {
+        return not_found(raw_id);
+    };
+    let merge = match request.media_type().as_deref() {
+        Some("application/json-patch+json") => false,
+        Some("application/merge-patch+json") => true,
+        _ => return unsupported_media(request, "application/json-patch+json"),
+    };
+    let patch = match request.json() {
+        Ok(patch) => patch,
+        Err(e) => return bad_request(format!("Malformed JSON: {e}")),
+    };
+    let mut doc = Value::Object(state.superoffice_users[&id].clone());
+    let patched = if merge {
+        apply_merge_patch(&mut doc, &patch);
+        Ok(())
+    } else {
+        apply_json_patch(&mut doc, &patch)
+    };
+    match patched {
+        Ok(()) => finish_patch(state, request, id, doc),
+        Err(PatchError::TestFailed(m)) => Reply::so_error(
+            StatusCode::CONFLICT,
+            "SoConcurrencyException",
+            format!("Patch test failed: {m}"),
+        ),
+        Err(PatchError::Invalid(m)) => bad_request(format!("Invalid patch: {m}")),
+    }
+}
+
+fn finish_patch(state: &mut State, request: &ApiRequest, id: i64, doc: Value) -> Reply {
+    let Value::Object(body) = doc else {
+        return bad_request("Patch must leave a User object");
+    };
+    match build_user(id, &body, true) {
+        Ok(user) => store_and_reply(state, request, id, user),
+        Err(message) => bad_request(message),
+    }
+}
+
+fn make_retired(state: &mut State, request: &ApiRequest) -> Reply {
+    if !request.is_json() {
+        return unsupported_media(request, "application/json");
+    }
+    let Ok(Value::Object(body)) = request.json() else {
+        return bad_request("Expected {\"AssociateId\": n, \"Retired\": bool}");
+    };
+    let field = |name: &str| find_key(&body, name).and_then(|k| body.get(&k).cloned());
+    let Some(id) = field("AssociateId").and_then(|v| v.as_i64()) else {
+        return bad_request("AssociateId is required");
+    };
+    let retired = field("Retired").and_then(|v| v.as_bool()).unwrap_or(false);
+    let Some(user) = state.superoffice_users.get_mut(&id) else {
+        return not_found(&id.to_string());
+    };
+    set_retired(user, retired);
+    Reply::empty(StatusCode::NO_CONTENT)
+}
+
+/// Retiring drops every licence; un-retiring does not give them back.
+fn set_retired(user: &mut Record, retired: bool) {
+    if retired {
+        unassign_licenses(user);
+    }
+    if let Some(person) = user.get_mut("Person").and_then(Value::as_object_mut) {
+        person.insert("Retired".into(), json!(i32::from(retired)));
+    }
+    user.insert("Deleted".into(), json!(retired));
+    user.insert("IsPersonRetired".into(), json!(retired));
+}
+
+fn unassign_licenses(user: &mut Record) {
+    let Some(owners) = user.get_mut("LicenseOwners").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for owner in owners {
+        for list in ["RestrictedModuleLicenses", "UnrestrictedModuleLicenses"] {
+            let Some(licenses) = owner.get_mut(list).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for license in licenses.iter_mut().filter_map(Value::as_object_mut) {
+                license.insert("Assigned".into(), json!(false));
+            }
+        }
+    }
+}

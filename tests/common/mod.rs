@@ -1,0 +1,461 @@
+//! Test harness: a real RabbitMQ (127.0.0.1:5672, or `HRSYNC_TEST_AMQP_URL`), the target
+//! simulator and the worker, all in this process. Every harness uses its own exchange and
+//! queue names, so tests run in parallel, and deletes its queues when it stops. Assertions
+//! read what arrived at the simulator (`/_sim/requests`) and what landed in the
+//! dead-letter queue — not what the worker believes it did.
+#![allow(dead_code)]
+
+use hrsync::config::Config;
+use hrsync::simulator::{self, Simulator, SimulatorConfig};
+use hrsync::source::{self, headers, publish};
+use hrsync::worker::Worker;
+use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
+use lapin::{BasicProperties, Channel, Connection};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Harness {
+    pub config: Config,
+    pub sim_url: String,
+    pub worker: Option<Worker>,
+    pub connection: Connection,
+    pub channel: Channel,
+    pub http: reqwest::Client,
+    sim_stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A dead letter as read back from the dead-letter queue.
+#[derive(Debug)]
+pub struct Letter {
+    pub headers: BTreeMap<String, Value>,
+    pub body: Vec<u8>,
+    pub properties: BasicProperties,
+}
+
+impl Letter {
+    pub fn header(&self, name: &str) -> String {
+        match self.headers.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => panic!("dead letter has no header {name}: {:?}", self.headers),
+        }
+    }
+}
+
+pub fn shipped_config() -> Config {
+    let text =
+        std::fs::read_to_string("config/hrsync.toml").expect("run tests from the crate root");
+    Config::from_toml(&text).expect("shipped config is valid")
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(|_| {}, SimulatorConfig::default()).await
+    }
+
+    /// Starts a simulator and a worker whose config `adjust` may change.
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+    ) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim_addr = sim_listener.local_addr().unwrap();
+        let sim_url = format!("http://{sim_addr}");
+        let sim = Simulator::new(SimulatorConfig {
+            vault_url: format!("{sim_url}/api"),
+            ..sim_config
+        });
+        let (sim_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(simulator::serve(sim_listener, sim, async move {
+            let _ = stopped.await;
+        }));
+
+        let mut config = shipped_config();
+        let unique = format!("test-{}", uuid::Uuid::new_v4().simple());
+        if let Ok(url) = std::env::var("HRSYNC_TEST_AMQP_URL") {
+            config.rabbitmq.url = url;
+        }
+        config.rabbitmq.exchange = format!("{unique}.hr");
+        config.rabbitmq.queue = format!("{unique}.events");
+        config.rabbitmq.dead_letter_exchange = format!("{unique}.dlx");
+        config.rabbitmq.dead_letter_queue = format!("{unique}.dlq");
+        config.rabbitmq.reconnect_max_delay = Duration::from_secs(1);
+        config.retry.initial_delay = Duration::from_millis(20);
+        config.retry.max_delay = Duration::from_millis(200);
+        config.retry.budget = Duration::from_secs(10);
+        config.worker.shutdown_grace = Duration::from_secs(5);
+        for vault in [
+            config.targets.vault.as_mut(),
+            config.targets.sitevault.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            vault.base_url = sim_url.clone();
+        }
+        if let Some(so) = config.targets.superoffice.as_mut() {
+            so.base_url = sim_url.clone();
+            so.rate_limit_per_second = 1000;
+        }
+        adjust(&mut config);
+
+        let password = config.rabbitmq.password.resolve().unwrap();
+        let connection = source::connect(&config.rabbitmq, &password, "hrsync-test")
+            .await
+            .expect("RabbitMQ on 127.0.0.1:5672");
+        let channel = publish::confirm_channel(&connection).await.unwrap();
+        source::topology::declare(&channel, &config.rabbitmq)
+            .await
+            .unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let worker = Worker::start(config.clone(), listener).await.unwrap();
+        let harness = Harness {
+            config,
+            sim_url,
+            worker: Some(worker),
+            connection,
+            channel,
+            http: reqwest::Client::new(),
+            sim_stop,
+        };
+        harness.wait_until_consuming().await;
+        harness
+    }
+
+    pub fn worker(&self) -> &Worker {
+        self.worker.as_ref().expect("worker running")
+    }
+
+    pub async fn wait_until_consuming(&self) {
+        let deadline = Instant::now() + WAIT;
+        while !self.worker().health.is_consuming() {
+            assert!(Instant::now() < deadline, "worker never started consuming");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn publish(&self, event: &Value) {
+        publish::publish_event(
+            &self.channel,
+            &self.config.rabbitmq,
+            event.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
+        publish::publish_raw(
+            &self.channel,
+            &self.config.rabbitmq,
+            routing_key,
+            body,
+            properties,
+        )
+        .await
+        .unwrap();
+    }
+
+    // --- the simulator -------------------------------------------------------------------
+
+    pub async fn sim_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.sim_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn fault(&self, fault: Value) {
+        let status = self
+            .http
+            .post(format!("{}/_sim/faults", self.sim_url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "fault not accepted: {status}");
+    }
+
+    pub async fn expire_vault_sessions(&self) {
+        let status = self
+            .http
+            .post(format!("{}/_sim/vault/expire-sessions", self.sim_url))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success());
+    }
+
+    /// Requests the simulator received for `target`, auth calls included.
+    pub async fn requests(&self, target: &str) -> Vec<Value> {
+        self.sim_get(&format!("/_sim/requests?target={target}"))
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Requests for `target` with this method, auth excluded.
+    pub async fn writes(&self, target: &str, method: &str) -> Vec<Value> {
+        self.requests(target)
+            .await
+            .into_iter()
+            .filter(|r| {
+                r["method"] == method && !r["path"].as_str().unwrap_or("").ends_with("/auth")
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` such requests arrived.
+    pub async fn wait_for_writes(&self, target: &str, method: &str, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = self.writes(target, method).await;
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} {method} requests to {target}, got {}: {found:#?}",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn user(&self, target: &str, id: &str) -> Value {
+        self.sim_get(&format!("/_sim/users/{target}/{id}")).await
+    }
+
+    pub async fn auth_calls(&self) -> u64 {
+        self.sim_get("/_sim/stats").await["auth_calls"]
+            .as_u64()
+            .unwrap()
+    }
+
+    // --- RabbitMQ --------------------------------------------------------------------------
+
+    /// Takes up to `n` dead letters, waiting for them up to [`WAIT`].
+    pub async fn dead_letters(&self, n: usize) -> Vec<Letter> {
+        let deadline = Instant::now() + WAIT;
+        let mut letters = Vec::new();
+        while letters.len() < n {
+            match self
+                .channel
+                .basic_get(
+                    self.config.rabbitmq.dead_letter_queue.as_str().into(),
+                    BasicGetOptions::default(),
+                )
+                .await
+                .unwrap()
+            {
+                Some(message) => {
+                    let delivery = message.delivery;
+                    delivery.ack(BasicAckOptions::default()).await.unwrap();
+                    letters.push(Letter {
+                        headers: headers::to_json_map(delivery.properties.headers().as_ref()),
+                        body: delivery.data.clone(),
+                        properties: delivery.properties.clone(),
+                    });
+                }
+                None => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "expected {n} dead letters, got {}: {letters:#?}",
+                        letters.len()
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        letters
+    }
+
+    /// Dead letters already in the queue, without waiting.
+    pub async fn dead_letters_now(&self) -> Vec<Letter> {
+        let mut letters = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(
+                self.config.rabbitmq.dead_letter_queue.as_str().into(),
+                BasicGetOptions::default(),
+            )
+            .await
+            .unwrap()
+        {
+            let delivery = message.delivery;
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+            letters.push(Letter {
+                headers: headers::to_json_map(delivery.properties.headers().as_ref()),
+                body: delivery.data.clone(),
+                properties: delivery.properties.clone(),
+            });
+        }
+        letters
+    }
+
+    /// Messages now in a queue (ready, not unacked).
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let declared = self
+            .channel
+            .queue_declare(
+                queue.into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        declared.message_count()
+    }
+
+    /// Waits until the work queue is empty and nothing is in flight.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let depth = self.queue_depth(&self.config.rabbitmq.queue).await;
+            if depth == 0 && self.worker().metrics.in_flight.get() == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if self.queue_depth(&self.config.rabbitmq.queue).await == 0
+                    && self.worker().metrics.in_flight.get() == 0
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker never became idle (queue depth {depth})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        let url = format!("http://{}/metrics", self.worker().http_addr);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the worker and the simulator and deletes this test's queues and exchanges.
+    pub async fn stop(mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await;
+        }
+        let rabbit = &self.config.rabbitmq;
+        for queue in [&rabbit.queue, &rabbit.dead_letter_queue] {
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [&rabbit.exchange, &rabbit.dead_letter_exchange] {
+            let _ = self
+                .channel
+                .exchange_delete(exchange.as_str().into(), Default::default())
+                .await;
+        }
+        let _ = self.connection.close(200, "test done".into()).await;
+        let _ = self.sim_stop.send(());
+    }
+}
+
+// --- events ---------------------------------------------------------------------------------
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A joiner like the contract's example, for employee `E100234` and its three accounts.
+pub fn joiner() -> Value {
+    json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.joiner", "subject": "E100234", "time": "2026-11-22T09:15:00Z",
+        "sequence": 1, "datacontenttype": "application/json",
+        "data": {
+            "employee_id": "E100234", "effective_date": "2026-12-01",
+            "person": {
+                "first_name": "Ana", "last_name": "Silva", "email": "ana.silva@verteo.example",
+                "username": "ana.silva@verteo.example", "title": "Clinical Research Associate",
+                "department": "Clinical Operations", "company": "VeevaPharm",
+                "timezone": "Europe/Lisbon", "locale": "pt_PT", "language": "en"
+            },
+            "roles": ["cra"], "sites": ["US-NC-0002"],
+            "accounts": {
+                "vault": {"user_id": 25001},
+                "sitevault": {"person_id": "V0B000000001001"},
+                "superoffice": {"associate_id": 981}
+            }
+        }
+    })
+}
+
+pub fn mover() -> Value {
+    let mut event = joiner();
+    event["type"] = json!("hr.employee.mover");
+    event["sequence"] = json!(4);
+    event["data"]["person"]["title"] = json!("Senior Clinical Research Associate");
+    event["data"]["person"]["department"] = json!("Regulatory Affairs");
+    event["data"]["roles"] = json!(["regulatory"]);
+    event["data"]["sites"] = json!(["US-NC-0002", "US-CA-0007"]);
+    event
+}
+
+pub fn leaver() -> Value {
+    json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.leaver", "subject": "E100234", "time": "2027-03-31T17:00:00Z",
+        "sequence": 9,
+        "data": {
+            "employee_id": "E100234", "effective_date": "2027-03-31",
+            "sites": ["US-NC-0002"],
+            "accounts": {
+                "vault": {"user_id": 25001},
+                "sitevault": {"person_id": "V0B000000001001"},
+                "superoffice": {"associate_id": 981}
+            }
+        }
+    })
+}
+
+/// Form pairs of a recorded request.
+pub fn form(request: &Value) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(request["body"].as_str().unwrap()).unwrap()
+}
+
+/// The recorded request's JSON body.
+pub fn body_json(request: &Value) -> Value {
+    serde_json::from_str(request["body"].as_str().unwrap()).unwrap()
+}
+
+/// A counter's value in Prometheus text, by name and exact label set (`a="x",b="y"`).
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    let needle = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}} ")
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix(&needle))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,351 @@
+//! Bad input and target failures: each ends as the right dead letter or a successful
+//! retry, and the worker keeps applying the messages behind them.
+
+mod common;
+
+use common::*;
+use hrsync::simulator::SimulatorConfig;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
+use serde_json::{json, Value};
+
+fn structured() -> BasicProperties {
+    BasicProperties::default().with_content_type("application/cloudevents+json".into())
+}
+
+#[tokio::test]
+async fn bad_messages_are_dead_lettered_with_their_reason_and_the_next_good_one_is_applied() {
+    let h = Harness::start().await;
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut event = mover();
+        f(&mut event);
+        event.to_string().into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not JSON", b"{not json".to_vec(), "body"),
+        (
+            "wrong specversion",
+            with(&|e| e["specversion"] = json!("0.3")),
+            "specversion",
+        ),
+        (
+            "unknown type",
+            with(&|e| e["type"] = json!("hr.employee.promoted")),
+            "type",
+        ),
+        (
+            "missing id",
+            with(&|e| {
+                e.as_object_mut().unwrap().remove("id");
+            }),
+            "id",
+        ),
+        (
+            "missing subject",
+            with(&|e| {
+                e.as_object_mut().unwrap().remove("subject");
+            }),
+            "subject",
+        ),
+        (
+            "missing sequence",
+            with(&|e| {
+                e.as_object_mut().unwrap().remove("sequence");
+            }),
+            "sequence",
+        ),
+        (
+            "subject is not the employee",
+            with(&|e| e["subject"] = json!("E999")),
+            "data.employee_id",
+        ),
+        (
+            "bad e-mail",
+            with(&|e| e["data"]["person"]["email"] = json!("ana at verteo")),
+            "data.person.email",
+        ),
+        (
+            "title not a string",
+            with(&|e| e["data"]["person"]["title"] = json!(42)),
+            "data.person.title",
+        ),
+        (
+            "roles not a list",
+            with(&|e| e["data"]["roles"] = json!("cra")),
+            "data.roles",
+        ),
+        (
+            "2 MiB body",
+            {
+                let mut big = mover();
+                big["data"]["person"]["notes"] = json!("x".repeat(2 * 1024 * 1024));
+                big.to_string().into_bytes()
+            },
+            "body",
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"specversion\":\"1.0\",\"id\":\"\xff\xfe\"}".to_vec(),
+            "body",
+        ),
+    ];
+    for (_, body, _) in &cases {
+        h.publish_raw("hr.employee.mover", body, structured()).await;
+    }
+    let good = mover();
+    h.publish(&good).await;
+
+    let letters = h.dead_letters(cases.len()).await;
+    for ((name, body, field), letter) in cases.iter().zip(&letters) {
+        assert_eq!(letter.header("x-hrsync-reason"), "invalid_event", "{name}");
+        assert_eq!(letter.header("x-hrsync-target"), "none", "{name}");
+        assert_eq!(
+            letter.header("x-hrsync-error-code"),
+            *field,
+            "{name}: {}",
+            letter.header("x-hrsync-error")
+        );
+        assert!(
+            letter
+                .header("x-hrsync-error")
+                .starts_with(&format!("{field}:")),
+            "{name}"
+        );
+        assert_eq!(&letter.body, body, "{name}: original body kept");
+        assert_eq!(
+            letter
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|c| c.as_str()),
+            Some("application/cloudevents+json"),
+            "{name}: properties kept"
+        );
+    }
+    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], good["id"]);
+    h.wait_idle().await;
+    assert_eq!(
+        h.writes("vault", "PUT").await.len(),
+        1,
+        "only the good message reached a target"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn two_503s_then_success_applies_once_without_a_dead_letter() {
+    let h = Harness::start().await;
+    h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": 2}))
+        .await;
+    h.publish(&mover()).await;
+    let puts = h.wait_for_writes("vault", "PUT", 3).await;
+    let statuses: Vec<&Value> = puts.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [&json!(503), &json!(503), &json!(200)]);
+    h.wait_idle().await;
+    assert_eq!(h.writes("vault", "PUT").await.len(), 3);
+    assert!(h.dead_letters_now().await.is_empty());
+    let metrics = h.metrics_text().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "hrsync_retries_total",
+            r#"reason="http_503",target="vault""#
+        ),
+        2.0
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_out() {
+    let h = Harness::start().await;
+    h.fault(json!({"target": "superoffice", "kind": "status", "status": 429, "times": 1, "retry_after_secs": 1})).await;
+    let started = std::time::Instant::now();
+    h.publish(&mover()).await;
+    let gets = h.wait_for_writes("superoffice", "GET", 2).await;
+    assert_eq!(gets[0]["status"], 429);
+    h.wait_for_writes("superoffice", "PUT", 1).await;
+    // A lower bound only: the retry waited at least the second the target asked for.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    h.wait_idle().await;
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn vault_invalid_data_is_dead_lettered_with_that_type_while_other_targets_apply() {
+    let h = Harness::start().await;
+    h.fault(
+        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
+    )
+    .await;
+    let event = mover();
+    h.publish(&event).await;
+    let letters = h.dead_letters(1).await;
+    assert_eq!(letters[0].header("x-hrsync-reason"), "rejected");
+    assert_eq!(letters[0].header("x-hrsync-target"), "vault");
+    assert_eq!(letters[0].header("x-hrsync-error-code"), "INVALID_DATA");
+    assert_eq!(letters[0].header("x-hrsync-attempts"), "1");
+    h.wait_idle().await;
+    assert_eq!(
+        h.writes("vault", "PUT").await.len(),
+        1,
+        "a permanent failure is not retried"
+    );
+    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
+    assert_eq!(h.writes("superoffice", "PUT").await.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_vault_session_means_one_new_login_and_success() {
+    let h = Harness::start().await;
+    h.publish(&mover()).await;
+    h.wait_for_writes("vault", "PUT", 1).await;
+    h.wait_idle().await;
+    let logins_before = h.auth_calls().await;
+    h.expire_vault_sessions().await;
+    let mut second = mover();
+    second["sequence"] = json!(5);
+    h.publish(&second).await;
+    let puts = h.wait_for_writes("vault", "PUT", 3).await;
+    // The PUT with the expired session failed, the replay after the new login succeeded.
+    assert_eq!(puts.last().unwrap()["status"], 200);
+    h.wait_idle().await;
+    assert!(h.dead_letters_now().await.is_empty());
+    // One new login per Vault connection (Vault and SiteVault each hold a session).
+    assert_eq!(h.auth_calls().await - logins_before, 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() {
+    let sim = SimulatorConfig {
+        other_vault_id: Some(4242),
+        ..SimulatorConfig::default()
+    };
+    let h = Harness::start_with(|_| {}, sim).await;
+    h.publish(&mover()).await;
+    let mut second = mover();
+    second["sequence"] = json!(5);
+    h.publish(&second).await;
+    let letters = h.dead_letters(4).await;
+    for letter in &letters {
+        assert_eq!(letter.header("x-hrsync-reason"), "target_config");
+        assert!(
+            letter.header("x-hrsync-error").contains("4242"),
+            "{}",
+            letter.header("x-hrsync-error")
+        );
+    }
+    h.wait_idle().await;
+    // One login per Vault connection, then logins are suspended.
+    assert_eq!(h.auth_calls().await, 2);
+    assert!(h.writes("vault", "PUT").await.is_empty());
+    assert_eq!(
+        h.writes("superoffice", "PUT").await.len(),
+        2,
+        "the other target keeps flowing"
+    );
+    let ready = h
+        .http
+        .get(format!("http://{}/readyz", h.worker().http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn transient_failures_past_the_budget_are_dead_lettered_with_the_attempt_count() {
+    let h = Harness::start_with(|c| c.retry.max_attempts = 3, SimulatorConfig::default()).await;
+    h.fault(json!({"target": "sitevault", "kind": "status", "status": 502, "times": 100}))
+        .await;
+    h.publish(&mover()).await;
+    let letters = h.dead_letters(1).await;
+    assert_eq!(letters[0].header("x-hrsync-reason"), "retries_exhausted");
+    assert_eq!(letters[0].header("x-hrsync-target"), "sitevault");
+    assert_eq!(letters[0].header("x-hrsync-error-code"), "http_502");
+    assert_eq!(letters[0].header("x-hrsync-attempts"), "3");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_parse_and_count_what_happened() {
+    let h = Harness::start().await;
+    h.publish(&joiner()).await;
+    h.publish(&mover()).await;
+    h.publish_raw("hr.employee.mover", b"garbage", structured())
+        .await;
+    h.fault(
+        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
+    )
+    .await;
+    h.dead_letters(1).await;
+    h.wait_idle().await;
+    let text = h.metrics_text().await;
+
+    // Every sample line has a metric name and a numeric value.
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "unparsable sample {line}");
+        assert!(line.starts_with("hrsync_"), "unexpected metric {line}");
+    }
+    let events = |labels: &str| metric(&text, "hrsync_events_total", labels);
+    assert_eq!(events(r#"outcome="invalid",type="invalid""#), 1.0);
+    assert_eq!(
+        events(r#"outcome="applied",type="joiner""#)
+            + events(r#"outcome="applied",type="mover""#)
+            + events(r#"outcome="dead_lettered",type="joiner""#)
+            + events(r#"outcome="dead_lettered",type="mover""#),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "hrsync_dead_letters_total",
+            r#"reason="invalid_event",target="none""#
+        ),
+        1.0
+    );
+    assert_eq!(metric(&text, "hrsync_events_in_flight", ""), 0.0);
+    assert_eq!(metric(&text, "hrsync_consuming", ""), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "hrsync_target_requests_total",
+            r#"status="success",target="superoffice""#
+        ),
+        2.0
+    );
+    assert!(
+        metric(
+            &text,
+            "hrsync_target_apply_duration_seconds_count",
+            r#"target="vault""#
+        ) >= 2.0
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_with_custom_headers_keeps_them_in_its_dead_letter() {
+    let h = Harness::start().await;
+    let mut headers = FieldTable::default();
+    headers.insert("x-trace".into(), AMQPValue::LongString("abc".into()));
+    h.publish_raw(
+        "hr.employee.mover",
+        b"[]",
+        structured().with_headers(headers),
+    )
+    .await;
+    let letters = h.dead_letters(1).await;
+    assert_eq!(letters[0].header("x-trace"), "abc");
+    assert_eq!(letters[0].header("x-hrsync-reason"), "invalid_event");
+    h.stop().await;
+}
