@@ -178,7 +178,7 @@ impl RequestLog {
     pub fn list(&self, target: Option<&str>) -> Vec<RequestRecord> {
         self.records
             .iter()
-            .filter(|r| target.map_or(true, |t| r.target == t))
+            .filter(|r| target.is_none_or(|t| r.target == t))
             .cloned()
             .collect()
     }
