@@ -3,6 +3,8 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY build.rs ./
+COPY migrations ./migrations
 COPY src ./src
 COPY tests ./tests
 RUN cargo build --release --locked --bin hrsync

@@ -17,8 +17,11 @@
 //!   in the configuration, within each target's field allow-list.
 //! - [`target`]: one client per target API behind the [`target::Target`] trait; each turns a
 //!   [`target::Change`] into HTTP requests and classifies the answer.
-//! - [`apply`]: drives one event through mapping and targets with bounded retries and
-//!   decides the message's fate (ack, or dead letters then ack).
+//! - [`apply`]: drives one event through mapping and targets — dedupe, stale guard,
+//!   retries behind a circuit breaker — and decides the message's fate (ack, delayed retry,
+//!   dead letters).
+//! - [`store`]: the state store (SQLite or PostgreSQL): processed event ids, last applied
+//!   sequence and values per employee × target, account links, the audit log.
 //! - [`config`]: typed, layered configuration (file, environment, secret files) and its
 //!   validation.
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
@@ -35,6 +38,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod simulator;
 pub mod source;
+pub mod store;
 pub mod target;
 pub mod telemetry;
 pub mod worker;

@@ -125,7 +125,7 @@ async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Res
         .await
         .context("cannot connect to RabbitMQ")?;
     let channel = publish::confirm_channel(&connection).await?;
-    source::topology::declare(&channel, &config.rabbitmq).await?;
+    source::topology::declare(&channel, &config.rabbitmq, &config.retry.all_delays()).await?;
     for file in files {
         let body =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -144,7 +144,7 @@ async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Res
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    hrsync::worker::build_applier(&config, Default::default())?;
+    hrsync::worker::build_targets(&config)?;
     config
         .rabbitmq
         .password

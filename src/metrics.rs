@@ -28,6 +28,14 @@ pub struct Metrics {
     pub consuming: IntGauge,
     /// 1 while a target is unusable because of its configuration (rejected credentials).
     pub target_config_problem: IntGaugeVec,
+    /// 1 while a target's circuit breaker is open or half-open.
+    pub breaker_open: IntGaugeVec,
+    /// Breaker state changes, by `target` and new `state`.
+    pub breaker_transitions: IntCounterVec,
+    /// Messages sent to the delayed-retry queue, by `kind` (deferred, parked).
+    pub deferrals: IntCounterVec,
+    /// Latest `X-VaultAPI-BurstLimitRemaining`, by `target`.
+    pub vault_burst_remaining: IntGaugeVec,
 }
 
 impl Metrics {
@@ -99,8 +107,44 @@ impl Metrics {
             &["target"],
         )
         .expect("valid metric");
+        let breaker_open = IntGaugeVec::new(
+            Opts::new(
+                "hrsync_breaker_open",
+                "1 while a target's circuit breaker is open or half-open",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
+        let breaker_transitions = IntCounterVec::new(
+            Opts::new(
+                "hrsync_breaker_transitions_total",
+                "Circuit breaker state changes",
+            ),
+            &["target", "state"],
+        )
+        .expect("valid metric");
+        let deferrals = IntCounterVec::new(
+            Opts::new(
+                "hrsync_deferrals_total",
+                "Messages sent to the delayed-retry queue",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let vault_burst_remaining = IntGaugeVec::new(
+            Opts::new(
+                "hrsync_vault_burst_remaining",
+                "Latest X-VaultAPI-BurstLimitRemaining",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_open.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_transitions.clone()),
+            Box::new(deferrals.clone()),
+            Box::new(vault_burst_remaining.clone()),
+            Box::new(events.clone()),
             Box::new(target_outcomes.clone()),
             Box::new(target_requests.clone()),
             Box::new(target_latency.clone()),
@@ -125,6 +169,10 @@ impl Metrics {
             in_flight,
             consuming,
             target_config_problem,
+            breaker_open,
+            breaker_transitions,
+            deferrals,
+            vault_burst_remaining,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::http::{self, Health};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::source::consumer::Consumer;
+use crate::store::Store;
 use crate::target::sitevault::SiteVaultTarget;
 use crate::target::superoffice::SuperOfficeTarget;
 use crate::target::vault::VaultTarget;
@@ -28,6 +29,27 @@ pub struct Worker {
     shutdown: CancellationToken,
     consumer: JoinHandle<()>,
     server: JoinHandle<()>,
+    pruner: JoinHandle<()>,
+}
+
+/// Forgets processed event ids older than the retention, every `prune_interval`.
+async fn prune_forever(
+    store: Store,
+    config: crate::config::StoreConfig,
+    shutdown: CancellationToken,
+) {
+    let retention = time::Duration::try_from(config.retention).unwrap_or(time::Duration::days(30));
+    loop {
+        match store.prune(retention).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "pruned processed-event records past retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning the state store failed; will try again"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(config.prune_interval) => {}
+        }
+    }
 }
 
 /// Builds the target clients the configuration enables, resolving their secrets.
@@ -71,14 +93,57 @@ pub fn build_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn Target>>> {
     Ok(targets)
 }
 
-/// Builds the applier (mapping + targets + retry policy) for a configuration.
-pub fn build_applier(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Applier> {
+/// Opens the state store (running its migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut url = config.store.url.clone();
+    if let Some(password) = &config.store.password {
+        let password = password
+            .resolve()
+            .map_err(anyhow::Error::msg)
+            .context("store.password")?;
+        url = with_password(&url, password.expose())?;
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("store.url: cannot create {}", dir.display()))?;
+        }
+    }
+    Store::connect(&url)
+        .await
+        .context("store.url: cannot open the state store")
+}
+
+/// `postgres://user@host/db` + password → the URL with the password set (percent-encoded).
+fn with_password(url: &str, password: &str) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url).context("store.url: not a URL")?;
+    parsed
+        .set_password(Some(password))
+        .map_err(|_| anyhow::anyhow!("store.url: cannot carry a password"))?;
+    Ok(parsed.into())
+}
+
+/// Builds the applier (mapping + targets + retry policy + store) for a configuration.
+pub fn build_applier(
+    config: &Config,
+    store: Store,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Applier> {
     let mapper = Mapper::new(&config.mapping)
         .map_err(|errors| anyhow::anyhow!("invalid mapping:\n  {}", errors.join("\n  ")))?;
     Ok(Applier::new(
         build_targets(config)?,
         mapper,
         config.retry.clone(),
+        &config.breaker,
+        store,
         metrics,
     ))
 }
@@ -87,8 +152,9 @@ impl Worker {
     /// Starts the HTTP endpoints on `listener` and the consumer.
     pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Worker> {
         let metrics = Arc::new(Metrics::new());
-        let applier = Arc::new(build_applier(&config, metrics.clone())?);
-        let health = Arc::new(Health::new(applier.targets().to_vec()));
+        let store = open_store(&config).await?;
+        let applier = Arc::new(build_applier(&config, store.clone(), metrics.clone())?);
+        let health = Arc::new(Health::new(applier.clone()));
         let password = config
             .rabbitmq
             .password
@@ -106,9 +172,12 @@ impl Worker {
                 tracing::error!(error = %e, "HTTP endpoint failed");
             }
         });
+        let pruner = tokio::spawn(prune_forever(store, config.store.clone(), shutdown.clone()));
         let consumer = Consumer {
             rabbitmq: config.rabbitmq.clone(),
             worker: config.worker.clone(),
+            retry: config.retry.clone(),
+            connection_name: config.rabbitmq.connection_name.clone(),
             password,
             applier,
             metrics: metrics.clone(),
@@ -124,6 +193,7 @@ impl Worker {
             shutdown,
             consumer,
             server,
+            pruner,
         })
     }
 
@@ -132,6 +202,7 @@ impl Worker {
         self.shutdown.cancel();
         let _ = self.consumer.await;
         let _ = self.server.await;
+        let _ = self.pruner.await;
         tracing::info!("hrsync worker stopped");
     }
 }

@@ -28,10 +28,10 @@ fn assert_vault_call(request: &Value, path: &str, event: &Value) {
     assert_eq!(request["status"], 200);
 }
 
-fn assert_superoffice_put(request: &Value) {
-    assert_eq!(request["method"], "PUT");
+fn assert_superoffice_patch(request: &Value) {
+    assert_eq!(request["method"], "PATCH");
     assert_eq!(request["path"], "/api/v1/User/981");
-    assert!(header(request, "content-type").starts_with("application/json"));
+    assert!(header(request, "content-type").starts_with("application/json-patch+json"));
     // hrsync:simulator-password
     assert_eq!(
         header(request, "authorization"),
@@ -39,10 +39,47 @@ fn assert_superoffice_put(request: &Value) {
     );
 }
 
+/// JSON Patch `replace`/`add` ops as path → value.
+fn replaced(ops: &Value) -> serde_json::Map<String, Value> {
+    ops_of(ops, &["replace", "add"])
+}
+
+/// JSON Patch `test` ops as path → value.
+fn tested(ops: &Value) -> serde_json::Map<String, Value> {
+    ops_of(ops, &["test"])
+}
+
+fn ops_of(ops: &Value, kinds: &[&str]) -> serde_json::Map<String, Value> {
+    ops.as_array()
+        .unwrap()
+        .iter()
+        .filter(|op| kinds.contains(&op["op"].as_str().unwrap()))
+        .map(|op| {
+            (
+                op["path"].as_str().unwrap().to_string(),
+                op["value"].clone(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
     let h = Harness::start().await;
-    let so_before = h.user("superoffice", "981").await;
+    // A pre-provisioned, inactive account: the joiner must fill and enable it.
+    h.seed(
+        "vault",
+        "25001",
+        json!({"id": 25001, "user_name__v": "ana.silva@verteo.example", "active__v": false,
+               "domain_active__v": false, "security_profile__v": "document_user__v",
+               "license_type__v": "full__v", "is_domain_admin__v": false}),
+    )
+    .await;
+    h.seed_person("org_no_access__v", &[]).await;
+    let mut so_before = h.user("superoffice", "981").await;
+    so_before["Person"]["Firstname"] = json!("Anna");
+    so_before["Person"]["Email"] = json!("a.silva@old.example");
+    h.seed("superoffice", "981", so_before.clone()).await;
     let event = joiner();
     h.publish(&event).await;
 
@@ -83,22 +120,36 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
         })
     );
 
-    let puts = h.wait_for_writes("superoffice", "PUT", 1).await;
-    assert_superoffice_put(&puts[0]);
+    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
+    assert_superoffice_patch(&patches[0]);
     let gets = h.writes("superoffice", "GET").await;
-    assert_eq!(gets.len(), 1, "one GET before the PUT");
-    let entity = body_json(&puts[0]);
-    assert_eq!(entity["Person"]["Firstname"], "Ana");
-    assert_eq!(entity["Person"]["Email"], "ana.silva@verteo.example");
-    assert_eq!(entity["UserGroup"]["Id"], 3);
-    assert_eq!(entity["Deleted"], false);
-    // Full-replacement PUT: everything the mapping does not own is sent back as it was.
-    assert_eq!(entity["LicenseOwners"], so_before["LicenseOwners"]);
+    assert_eq!(gets.len(), 1, "one GET before the PATCH");
+    assert!(
+        h.writes("superoffice", "PUT").await.is_empty(),
+        "never a full-replacement PUT"
+    );
+    let ops = body_json(&patches[0]);
+    let set = replaced(&ops);
+    assert_eq!(set["/Person/Firstname"], "Ana");
+    assert_eq!(set["/Person/Email"], "ana.silva@verteo.example");
+    assert_eq!(set["/UserGroup"]["Id"], 3);
+    // Each replaced field is guarded by a test of the value that was read.
     assert_eq!(
-        entity["Person"]["PersonId"],
+        tested(&ops)["/Person/Firstname"],
+        so_before["Person"]["Firstname"]
+    );
+    assert!(
+        !set.contains_key("/LicenseOwners"),
+        "fields the mapping does not own are not sent"
+    );
+    h.wait_idle().await;
+    let so_after = h.user("superoffice", "981").await;
+    assert_eq!(so_after["LicenseOwners"], so_before["LicenseOwners"]);
+    assert_eq!(
+        so_after["Person"]["PersonId"],
         so_before["Person"]["PersonId"]
     );
-    assert!(entity.get("_Links").is_none() && entity.get("TableRight").is_none());
+    assert_eq!(so_after["Person"]["Firstname"], "Ana");
 
     let vault_user = h.user("vault", "25001").await;
     assert_eq!(vault_user["user_title__v"], "Clinical Research Associate");
@@ -110,6 +161,14 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
 #[tokio::test]
 async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
     let h = Harness::start().await;
+    h.seed_person(
+        "org_full__v",
+        &[
+            ("US-NC-0002", "study_team__v"),
+            ("US-TX-0001", "study_team__v"),
+        ],
+    )
+    .await;
     let event = mover();
     h.publish(&event).await;
 
@@ -125,34 +184,31 @@ async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
         "a mover does not touch activation"
     );
 
+    // Assignments recomputed: the unchanged org block is not re-sent, the new site is
+    // added, and the site no longer held is set to no_access__v.
     let sitevault = h.wait_for_writes("sitevault", "PUT", 1).await;
-    let body = body_json(&sitevault[0]);
     assert_eq!(
-        body["assignments"]["org_assignment"]["system_role_id"],
-        "org_full__v"
-    );
-    assert_eq!(
-        body["assignments"]["site_assignments"],
-        json!([
+        body_json(&sitevault[0]),
+        json!({"is_investigator": false, "assignments": {"site_assignments": [
             {"site_usn": "US-NC-0002", "system_role_id": "regulatory__v"},
-            {"site_usn": "US-CA-0007", "system_role_id": "regulatory__v"}
-        ])
+            {"site_usn": "US-CA-0007", "system_role_id": "regulatory__v"},
+            {"site_usn": "US-TX-0001", "system_role_id": "no_access__v"}
+        ]}})
     );
 
-    let puts = h.wait_for_writes("superoffice", "PUT", 1).await;
-    assert_superoffice_put(&puts[0]);
-    let entity = body_json(&puts[0]);
-    assert_eq!(
-        entity["Person"]["Title"],
-        "Senior Clinical Research Associate"
-    );
-    assert_eq!(entity["UserGroup"]["Value"], "Regulatory Affairs");
+    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
+    assert_superoffice_patch(&patches[0]);
+    let set = replaced(&body_json(&patches[0]));
+    assert_eq!(set["/Person/Title"], "Senior Clinical Research Associate");
+    assert_eq!(set["/UserGroup"]["Value"], "Regulatory Affairs");
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_leaver_loses_access_everywhere() {
     let h = Harness::start().await;
+    h.seed_person("org_full__v", &[("US-NC-0002", "study_team__v")])
+        .await;
     let so_before = h.user("superoffice", "981").await;
     let event = leaver();
     h.publish(&event).await;
@@ -177,18 +233,25 @@ async fn a_leaver_loses_access_everywhere() {
         })
     );
 
-    let puts = h.wait_for_writes("superoffice", "PUT", 1).await;
-    assert_superoffice_put(&puts[0]);
-    let entity = body_json(&puts[0]);
-    assert_eq!(entity["Deleted"], true);
+    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
+    assert_superoffice_patch(&patches[0]);
+    let ops = body_json(&patches[0]);
     assert_eq!(
-        entity["Person"]["Firstname"], so_before["Person"]["Firstname"],
-        "leaver keeps the profile"
+        ops,
+        json!([
+            {"op": "test", "path": "/Deleted", "value": false},
+            {"op": "replace", "path": "/Deleted", "value": true}
+        ])
     );
 
     h.wait_idle().await;
     assert_eq!(h.user("vault", "25001").await["domain_active__v"], false);
-    assert_eq!(h.user("superoffice", "981").await["Deleted"], true);
+    let so_after = h.user("superoffice", "981").await;
+    assert_eq!(so_after["Deleted"], true);
+    assert_eq!(
+        so_after["Person"]["Firstname"], so_before["Person"]["Firstname"],
+        "leaver keeps the profile"
+    );
     h.stop().await;
 }
 

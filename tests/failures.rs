@@ -139,11 +139,24 @@ async fn two_503s_then_success_applies_once_without_a_dead_letter() {
     h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": 2}))
         .await;
     h.publish(&mover()).await;
-    let puts = h.wait_for_writes("vault", "PUT", 3).await;
-    let statuses: Vec<&Value> = puts.iter().map(|r| &r["status"]).collect();
-    assert_eq!(statuses, [&json!(503), &json!(503), &json!(200)]);
+    h.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
-    assert_eq!(h.writes("vault", "PUT").await.len(), 3);
+    let calls: Vec<(Value, Value)> = h
+        .requests("vault")
+        .await
+        .into_iter()
+        .filter(|r| !r["path"].as_str().unwrap().ends_with("/auth"))
+        .map(|r| (r["method"].clone(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (json!("GET"), json!(503)),
+            (json!("GET"), json!(503)),
+            (json!("GET"), json!(200)),
+            (json!("PUT"), json!(200))
+        ]
+    );
     assert!(h.dead_letters_now().await.is_empty());
     let metrics = h.metrics_text().await;
     assert_eq!(
@@ -165,7 +178,7 @@ async fn a_429_with_retry_after_is_waited_out() {
     h.publish(&mover()).await;
     let gets = h.wait_for_writes("superoffice", "GET", 2).await;
     assert_eq!(gets[0]["status"], 429);
-    h.wait_for_writes("superoffice", "PUT", 1).await;
+    h.wait_for_writes("superoffice", "PATCH", 1).await;
     // A lower bound only: the retry waited at least the second the target asked for.
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     h.wait_idle().await;
@@ -188,13 +201,10 @@ async fn vault_invalid_data_is_dead_lettered_with_that_type_while_other_targets_
     assert_eq!(letters[0].header("x-hrsync-error-code"), "INVALID_DATA");
     assert_eq!(letters[0].header("x-hrsync-attempts"), "1");
     h.wait_idle().await;
-    assert_eq!(
-        h.writes("vault", "PUT").await.len(),
-        1,
-        "a permanent failure is not retried"
-    );
+    let vault_calls = h.writes("vault", "GET").await.len() + h.writes("vault", "PUT").await.len();
+    assert_eq!(vault_calls, 1, "a permanent failure is not retried");
     assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
-    assert_eq!(h.writes("superoffice", "PUT").await.len(), 1);
+    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
     h.stop().await;
 }
 
@@ -208,13 +218,15 @@ async fn an_expired_vault_session_means_one_new_login_and_success() {
     h.expire_vault_sessions().await;
     let mut second = mover();
     second["sequence"] = json!(5);
+    second["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&second).await;
-    let puts = h.wait_for_writes("vault", "PUT", 3).await;
-    // The PUT with the expired session failed, the replay after the new login succeeded.
-    assert_eq!(puts.last().unwrap()["status"], 200);
+    let puts = h.wait_for_writes("vault", "PUT", 2).await;
+    assert_eq!(puts[1]["status"], 200);
+    assert!(form(&puts[1]).contains(&("user_title__v".into(), "Lead CRA".into())));
     h.wait_idle().await;
     assert!(h.dead_letters_now().await.is_empty());
-    // One new login per Vault connection (Vault and SiteVault each hold a session).
+    // The first call with the expired session failed with INVALID_SESSION_ID; one new login
+    // per Vault connection (Vault and SiteVault each hold a session), then success.
     assert_eq!(h.auth_calls().await - logins_before, 2);
     h.stop().await;
 }
@@ -229,7 +241,9 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
     h.publish(&mover()).await;
     let mut second = mover();
     second["sequence"] = json!(5);
+    second["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&second).await;
+    // Vault and SiteVault, for both events.
     let letters = h.dead_letters(4).await;
     for letter in &letters {
         assert_eq!(letter.header("x-hrsync-reason"), "target_config");
@@ -244,7 +258,7 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
     assert_eq!(h.auth_calls().await, 2);
     assert!(h.writes("vault", "PUT").await.is_empty());
     assert_eq!(
-        h.writes("superoffice", "PUT").await.len(),
+        h.writes("superoffice", "PATCH").await.len(),
         2,
         "the other target keeps flowing"
     );
@@ -259,16 +273,40 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
 }
 
 #[tokio::test]
-async fn transient_failures_past_the_budget_are_dead_lettered_with_the_attempt_count() {
-    let h = Harness::start_with(|c| c.retry.max_attempts = 3, SimulatorConfig::default()).await;
-    h.fault(json!({"target": "sitevault", "kind": "status", "status": 502, "times": 100}))
+async fn transient_failures_wait_in_the_delayed_retry_queue_then_are_dead_lettered() {
+    let h = Harness::start_with(
+        |c| {
+            c.retry.max_attempts = 2;
+            c.retry.max_deferrals = 2;
+            c.breaker.threshold = 1000;
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    h.fault(json!({"target": "sitevault", "kind": "status", "status": 502, "times": 1000}))
         .await;
     h.publish(&mover()).await;
     let letters = h.dead_letters(1).await;
     assert_eq!(letters[0].header("x-hrsync-reason"), "retries_exhausted");
     assert_eq!(letters[0].header("x-hrsync-target"), "sitevault");
     assert_eq!(letters[0].header("x-hrsync-error-code"), "http_502");
-    assert_eq!(letters[0].header("x-hrsync-attempts"), "3");
+    assert_eq!(letters[0].header("x-hrsync-attempts"), "2");
+    assert_eq!(
+        letters[0].header("x-hrsync-deferrals"),
+        "2",
+        "rounds counted in our own header"
+    );
+    h.wait_idle().await;
+    // 2 in-process attempts in each of 3 deliveries (the first and 2 delayed rounds).
+    assert_eq!(h.writes("sitevault", "GET").await.len(), 6);
+    // The other targets were applied once, on the first delivery, and not again.
+    assert_eq!(h.writes("vault", "PUT").await.len(), 1);
+    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    let metrics = h.metrics_text().await;
+    assert_eq!(
+        metric(&metrics, "hrsync_deferrals_total", r#"kind="deferred""#),
+        2.0
+    );
     h.stop().await;
 }
 

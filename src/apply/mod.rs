@@ -1,29 +1,40 @@
-//! Applying one event: map it for every target, call the targets (in parallel — they are
-//! independent systems) with bounded retries, and turn the results into a [`Verdict`] that
-//! tells the source what to do with the message: acknowledge it, after publishing a dead
-//! letter for each target that could not be updated.
+//! Applying one event: map it for every target, and for each target — in parallel, they are
+//! independent systems — decide from the state store whether it still needs doing
+//! (dedupe by event id, stale guard by sequence), apply it with bounded retries behind the
+//! target's circuit breaker, record the result, and turn everything into a [`Verdict`] that
+//! tells the source what to do with the message: ack, defer to the delayed-retry queue,
+//! and/or dead-letter the parts that cannot be applied.
 //!
 //! Nothing here knows about RabbitMQ; the source executes the verdict.
 
+mod breaker;
 mod retry;
 mod verdict;
 
+pub use breaker::{Breaker, BreakerState, Transition};
 pub use retry::{with_retries, Attempted};
-pub use verdict::{DeadLetter, DeadLetterReason, TargetOutcome, TargetReport, Verdict};
+pub use verdict::{DeadLetter, DeadLetterReason, Deferral, TargetOutcome, TargetReport, Verdict};
 
-use crate::config::RetryConfig;
+use crate::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::target::{Change, ErrorClass, Target, TargetError};
+use crate::store::{Outcome, Store, StoreError};
+use crate::target::{Applied, Change, ErrorClass, Target, TargetError, TargetKind};
 use futures_util::future::join_all;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The error code of work refused because the target's breaker is open.
+const CIRCUIT_OPEN: &str = "circuit_open";
+
 pub struct Applier {
     targets: Vec<Arc<dyn Target>>,
+    breakers: HashMap<TargetKind, Breaker>,
     mapper: Mapper,
     retry: RetryConfig,
+    store: Store,
     metrics: Arc<Metrics>,
 }
 
@@ -32,12 +43,26 @@ impl Applier {
         targets: Vec<Arc<dyn Target>>,
         mapper: Mapper,
         retry: RetryConfig,
+        breaker: &BreakerConfig,
+        store: Store,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let breakers = targets
+            .iter()
+            .map(|t| (t.kind(), Breaker::new(breaker.threshold, breaker.open_for)))
+            .collect();
+        for target in &targets {
+            metrics
+                .breaker_open
+                .with_label_values(&[target.kind().as_str()])
+                .set(0);
+        }
         Applier {
             targets,
+            breakers,
             mapper,
             retry,
+            store,
             metrics,
         }
     }
@@ -48,6 +73,19 @@ impl Applier {
 
     pub fn mapper(&self) -> &Mapper {
         &self.mapper
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Targets whose breaker is not closed, for `/readyz`.
+    pub fn breaker_states(&self) -> Vec<(TargetKind, BreakerState)> {
+        self.breakers
+            .iter()
+            .map(|(kind, breaker)| (*kind, breaker.state()))
+            .filter(|(_, state)| *state != BreakerState::Closed)
+            .collect()
     }
 
     /// Applies `event` to every configured target and reports each one's outcome.
@@ -70,11 +108,13 @@ impl Applier {
         verdict
     }
 
-    /// The change `event` makes in `target`, or the outcome that stands in for it.
+    /// The change `event` makes in `target` given the accounts known so far, or the
+    /// outcome that stands in for it. Used by the worker and by dry runs.
     pub fn change_for(
         &self,
         target: &dyn Target,
         event: &HrEvent,
+        known_account: Option<String>,
     ) -> Result<Change, TargetOutcome> {
         let kind = target.kind();
         let fields = match self.mapper.map(kind, event) {
@@ -89,23 +129,35 @@ impl Applier {
                 )))
             }
         };
-        let Some(account_id) = kind.account_id(&event.accounts) else {
+        let account_id = kind
+            .account_id(&event.accounts)
+            .map(str::to_string)
+            .or(known_account);
+        let Some(account_id) = account_id else {
             return Err(unlinked(kind, event.action));
         };
         Ok(Change {
             event_id: event.id.clone(),
             employee_id: event.subject.clone(),
             action: event.action,
-            account_id: account_id.to_string(),
+            account_id,
             fields,
         })
     }
 
     async fn apply_to(&self, target: &dyn Target, event: &HrEvent) -> TargetReport {
         let kind = target.kind();
-        let outcome = match self.change_for(target, event) {
-            Err(outcome) => outcome,
-            Ok(change) => self.send(target, &change).await,
+        let outcome = match self.decide_and_apply(target, event).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(target_api = kind.as_str(), error = %e, "state store unavailable; deferring");
+                TargetOutcome::Deferred(Deferral {
+                    target: kind,
+                    parked: false,
+                    code: "store".into(),
+                    detail: e.to_string(),
+                })
+            }
         };
         outcome.log(kind);
         TargetReport {
@@ -114,13 +166,111 @@ impl Applier {
         }
     }
 
+    async fn decide_and_apply(
+        &self,
+        target: &dyn Target,
+        event: &HrEvent,
+    ) -> Result<TargetOutcome, StoreError> {
+        let kind = target.kind();
+        let label = kind.as_str();
+        let employee = event.employee_id();
+        if let Some(account) = kind.account_id(&event.accounts) {
+            self.store.link_account(employee, label, account).await?;
+        }
+        if matches!(
+            self.store.outcome_of(&event.id, label).await?,
+            Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale)
+        ) {
+            return Ok(TargetOutcome::Duplicate);
+        }
+        if let Some(last) = self.store.last_applied(employee, label).await? {
+            if last.sequence >= event.sequence {
+                self.store
+                    .record_outcome(employee, label, &event.id, Outcome::Stale)
+                    .await?;
+                return Ok(TargetOutcome::Stale);
+            }
+        }
+        let known = self.store.account(employee, label).await?;
+        let change = match self.change_for(target, event, known) {
+            Ok(change) => change,
+            Err(outcome) => {
+                if let TargetOutcome::Failed(_) = outcome {
+                    self.store
+                        .record_outcome(employee, label, &event.id, Outcome::DeadLettered)
+                        .await?;
+                }
+                return Ok(outcome);
+            }
+        };
+        let outcome = self.send(target, &change).await;
+        match &outcome {
+            TargetOutcome::Applied(changed) => {
+                self.record_applied(event, label, &change, changed, Outcome::Applied)
+                    .await?
+            }
+            TargetOutcome::Unchanged => {
+                self.record_applied(event, label, &change, &[], Outcome::Unchanged)
+                    .await?
+            }
+            TargetOutcome::Failed(_) => {
+                self.store
+                    .record_outcome(employee, label, &event.id, Outcome::DeadLettered)
+                    .await?
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn record_applied(
+        &self,
+        event: &HrEvent,
+        label: &str,
+        change: &Change,
+        changed: &[String],
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        let newest = self
+            .store
+            .record_applied(
+                event.employee_id(),
+                label,
+                &event.id,
+                event.sequence,
+                &change.fields,
+                changed,
+                outcome,
+            )
+            .await?;
+        if !newest {
+            // Another replica applied a newer sequence meanwhile; ours was written first
+            // or is identical, and the newer state stays recorded.
+            tracing::warn!(
+                target_api = label,
+                "a newer sequence was recorded concurrently"
+            );
+        }
+        Ok(())
+    }
+
+    /// Calls the target with in-process retries behind its breaker.
     async fn send(&self, target: &dyn Target, change: &Change) -> TargetOutcome {
         let kind = target.kind();
         let label = kind.as_str();
+        let breaker = &self.breakers[&kind];
         let started = Instant::now();
         let attempted = with_retries(
             &self.retry,
             || async {
+                let (allowed, transition) = breaker.allow();
+                self.note_transition(kind, transition);
+                if !allowed {
+                    return Err(TargetError::transient(
+                        CIRCUIT_OPEN,
+                        format!("{kind} circuit breaker is open"),
+                    ));
+                }
                 let result = target.apply(change).await;
                 let status = result
                     .as_ref()
@@ -129,6 +279,12 @@ impl Applier {
                     .target_requests
                     .with_label_values(&[label, status])
                     .inc();
+                let transition = match &result {
+                    Ok(_) => breaker.record_success(),
+                    Err(e) if e.is_transient() => breaker.record_failure(),
+                    Err(_) => None,
+                };
+                self.note_transition(kind, transition);
                 result
             },
             |err, delay| {
@@ -143,19 +299,26 @@ impl Applier {
                     "transient failure; retrying"
                 );
             },
+            |err| err.code != CIRCUIT_OPEN,
         )
         .await;
         self.metrics
             .target_latency
             .with_label_values(&[label])
             .observe(started.elapsed().as_secs_f64());
-        let problem = target.config_problem();
         self.metrics
             .target_config_problem
             .with_label_values(&[label])
-            .set(i64::from(problem.is_some()));
+            .set(i64::from(target.config_problem().is_some()));
         match attempted.result {
-            Ok(()) => TargetOutcome::Applied,
+            Ok(Applied::Changed(fields)) => TargetOutcome::Applied(fields),
+            Ok(Applied::Unchanged) => TargetOutcome::Unchanged,
+            Err(error) if error.is_transient() => TargetOutcome::Deferred(Deferral {
+                target: kind,
+                parked: error.code == CIRCUIT_OPEN,
+                code: error.code.clone(),
+                detail: error.detail.clone(),
+            }),
             Err(error) => {
                 let reason = DeadLetterReason::for_error(&error);
                 TargetOutcome::Failed(DeadLetter::for_target(
@@ -164,6 +327,33 @@ impl Applier {
                     &error,
                     attempted.attempts,
                 ))
+            }
+        }
+    }
+
+    fn note_transition(&self, kind: TargetKind, transition: Option<Transition>) {
+        let Some(Transition(state)) = transition else {
+            return;
+        };
+        let label = kind.as_str();
+        self.metrics
+            .breaker_transitions
+            .with_label_values(&[label, state.as_str()])
+            .inc();
+        self.metrics
+            .breaker_open
+            .with_label_values(&[label])
+            .set(i64::from(state != BreakerState::Closed));
+        match state {
+            BreakerState::Open => tracing::error!(
+                target_api = label,
+                "circuit breaker opened: target looks down; parking its work"
+            ),
+            BreakerState::HalfOpen => {
+                tracing::info!(target_api = label, "circuit breaker half-open: probing")
+            }
+            BreakerState::Closed => {
+                tracing::info!(target_api = label, "circuit breaker closed: target is back")
             }
         }
     }
@@ -184,7 +374,7 @@ impl Applier {
 
 /// A target with a mapping but no linked account. Removing access must not fail silently,
 /// so a leaver is dead-lettered for someone to look at; joiners and movers are counted.
-fn unlinked(kind: crate::target::TargetKind, action: Action) -> TargetOutcome {
+fn unlinked(kind: TargetKind, action: Action) -> TargetOutcome {
     if action == Action::Leaver {
         TargetOutcome::Failed(DeadLetter::for_target(
             kind,
@@ -192,7 +382,7 @@ fn unlinked(kind: crate::target::TargetKind, action: Action) -> TargetOutcome {
             &TargetError::new(
                 ErrorClass::Permanent,
                 "unlinked",
-                format!("leaver has no {kind} account in the event"),
+                format!("leaver has no known {kind} account"),
             ),
             0,
         ))

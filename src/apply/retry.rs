@@ -14,12 +14,14 @@ pub struct Attempted<T> {
     pub attempts: usize,
 }
 
-/// Runs `operation` until it succeeds, fails for good, or the budget is spent.
-/// `on_retry` is called before each wait with the error that caused it.
+/// Runs `operation` until it succeeds, fails for good, or the budget is spent. Transient
+/// errors are retried unless `retry_this` says otherwise; `on_retry` is called before each
+/// wait with the error that caused it.
 pub async fn with_retries<T, F, Fut>(
     policy: &RetryConfig,
     mut operation: F,
     mut on_retry: impl FnMut(&TargetError, Duration),
+    mut retry_this: impl FnMut(&TargetError) -> bool,
 ) -> Attempted<T>
 where
     F: FnMut() -> Fut,
@@ -38,7 +40,7 @@ where
         operation()
     })
     .retry(backoff)
-    .when(TargetError::is_transient)
+    .when(|e: &TargetError| e.is_transient() && retry_this(e))
     .adjust(|err: &TargetError, delay: Option<Duration>| {
         let delay = match (delay, err.retry_after) {
             (Some(backoff), Some(asked)) => Some(backoff.max(asked)),
@@ -63,6 +65,7 @@ mod tests {
             max_delay: Duration::from_millis(5),
             max_attempts: 4,
             budget: Duration::from_secs(5),
+            ..RetryConfig::default()
         }
     }
 
@@ -79,6 +82,7 @@ mod tests {
                 }
             },
             |_, _| {},
+            |_| true,
         )
         .await;
         assert!(outcome.result.is_ok());
@@ -91,6 +95,7 @@ mod tests {
             &quick(),
             || async { Err::<(), _>(TargetError::permanent("INVALID_DATA", "bad")) },
             |_, _| {},
+            |_| true,
         )
         .await;
         assert_eq!(outcome.attempts, 1);
@@ -102,6 +107,7 @@ mod tests {
             &quick(),
             || async { Err::<(), _>(TargetError::transient("timeout", "slow")) },
             |_, _| {},
+            |_| true,
         )
         .await;
         assert_eq!(outcome.attempts, 4);
@@ -122,6 +128,7 @@ mod tests {
                 )
             },
             |_, _| {},
+            |_| true,
         )
         .await;
         assert_eq!(outcome.attempts, 1);

@@ -61,6 +61,17 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// The dead letter for deferred work that ran out of delayed-retry rounds.
+    pub fn exhausted(deferral: &Deferral, rounds: u32) -> Self {
+        DeadLetter {
+            target: Some(deferral.target),
+            reason: DeadLetterReason::RetriesExhausted,
+            code: deferral.code.clone(),
+            detail: format!("{} (after {rounds} delayed retries)", deferral.detail),
+            attempts: rounds as usize,
+        }
+    }
+
     pub fn for_target(
         target: TargetKind,
         reason: DeadLetterReason,
@@ -91,29 +102,59 @@ impl DeadLetter {
     }
 }
 
+/// A target's part of an event that could not be done now but may succeed later: the
+/// message goes to the delayed-retry queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    pub target: TargetKind,
+    /// The target's circuit breaker is open: the work waits without using up a round.
+    pub parked: bool,
+    pub code: String,
+    pub detail: String,
+}
+
 /// One target's result for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetOutcome {
-    Applied,
+    /// Written; the names of the fields (or blocks) that changed.
+    Applied(Vec<String>),
+    /// The target already had every mapped value; nothing was written.
+    Unchanged,
+    /// This event was already applied to this target (a redelivery or a re-publish).
+    Duplicate,
+    /// A newer sequence was already applied for this employee and target.
+    Stale,
     /// The mapping sets nothing in this target for this action.
     NotMapped,
     /// No linked account (joiner or mover): nothing sent, counted.
     Unlinked,
+    Deferred(Deferral),
     Failed(DeadLetter),
 }
 
 impl TargetOutcome {
     pub fn as_str(&self) -> &'static str {
         match self {
-            TargetOutcome::Applied => "applied",
+            TargetOutcome::Applied(_) => "applied",
+            TargetOutcome::Unchanged => "unchanged",
+            TargetOutcome::Duplicate => "duplicate",
+            TargetOutcome::Stale => "stale",
             TargetOutcome::NotMapped => "not_mapped",
             TargetOutcome::Unlinked => "unlinked",
+            TargetOutcome::Deferred(d) if d.parked => "parked",
+            TargetOutcome::Deferred(_) => "deferred",
             TargetOutcome::Failed(_) => "dead_lettered",
         }
     }
 
     pub fn log(&self, target: TargetKind) {
         match self {
+            TargetOutcome::Deferred(deferral) => tracing::warn!(
+                target_api = target.as_str(),
+                outcome = self.as_str(),
+                code = %deferral.code,
+                "target not updated yet; deferring"
+            ),
             TargetOutcome::Failed(letter) => tracing::warn!(
                 target_api = target.as_str(),
                 outcome = self.as_str(),
@@ -144,6 +185,8 @@ pub struct Verdict {
     pub event_type: &'static str,
     pub reports: Vec<TargetReport>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Targets to try again after a wait in the delayed-retry queue.
+    pub deferred: Vec<Deferral>,
 }
 
 impl Verdict {
@@ -155,10 +198,18 @@ impl Verdict {
                 _ => None,
             })
             .collect();
+        let deferred = reports
+            .iter()
+            .filter_map(|r| match &r.outcome {
+                TargetOutcome::Deferred(deferral) => Some(deferral.clone()),
+                _ => None,
+            })
+            .collect();
         Verdict {
             event_type: event.action.as_str(),
             reports,
             dead_letters,
+            deferred,
         }
     }
 
@@ -167,6 +218,7 @@ impl Verdict {
             event_type: "invalid",
             reports: Vec::new(),
             dead_letters: vec![DeadLetter::invalid_event(error)],
+            deferred: Vec::new(),
         }
     }
 
@@ -177,10 +229,18 @@ impl Verdict {
             "invalid"
         } else if !self.dead_letters.is_empty() {
             "dead_lettered"
+        } else if !self.deferred.is_empty() {
+            "deferred"
         } else if has("unlinked") {
             "unlinked"
         } else if has("applied") {
             "applied"
+        } else if has("unchanged") {
+            "unchanged"
+        } else if has("stale") {
+            "stale"
+        } else if has("duplicate") {
+            "duplicate"
         } else {
             "not_mapped"
         }

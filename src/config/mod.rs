@@ -35,6 +35,10 @@ pub struct Config {
     pub rabbitmq: RabbitMqConfig,
     #[serde(default)]
     pub retry: RetryConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     pub targets: TargetsConfig,
     pub mapping: MappingConfig,
 }
@@ -129,6 +133,9 @@ pub struct RabbitMqConfig {
     /// that crashes the worker) the broker dead-letters it.
     #[serde(default = "RabbitMqConfig::default_delivery_limit")]
     pub delivery_limit: u32,
+    /// Shown in RabbitMQ's connection list (`rabbitmqctl list_connections client_properties`).
+    #[serde(default = "RabbitMqConfig::default_connection_name")]
+    pub connection_name: String,
     /// Longest pause between reconnection attempts.
     #[serde(
         default = "RabbitMqConfig::default_reconnect_max_delay",
@@ -156,6 +163,9 @@ impl RabbitMqConfig {
     fn default_dead_letter_queue() -> String {
         "hrsync.dead-letter".into()
     }
+    fn default_connection_name() -> String {
+        "hrsync-worker".into()
+    }
     fn default_prefetch() -> u16 {
         32
     }
@@ -167,8 +177,10 @@ impl RabbitMqConfig {
     }
 }
 
-/// In-process retries of transient target errors: exponential backoff with full jitter,
-/// `Retry-After` honoured, bounded by attempts and by total time.
+/// Retries of transient target errors. First in process: exponential backoff with full
+/// jitter, `Retry-After` honoured, bounded by attempts and by time. Past that budget the
+/// message waits in a delayed-retry queue (freeing its consumer slot) and comes back;
+/// after `max_deferrals` such rounds it is dead-lettered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
@@ -176,11 +188,18 @@ pub struct RetryConfig {
     pub initial_delay: Duration,
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// Attempts per target operation, the first included.
+    /// In-process attempts per target operation, the first included.
     pub max_attempts: usize,
-    /// Total time one operation may spend retrying before it is dead-lettered.
+    /// Time one operation may spend retrying in process before it is deferred.
     #[serde(with = "humantime_serde")]
     pub budget: Duration,
+    /// Waits in the delayed-retry queue, by round; the last repeats.
+    pub deferral_delays: Vec<humantime_serde::Serde<Duration>>,
+    /// Rounds through the delayed-retry queue before the message is dead-lettered.
+    pub max_deferrals: u32,
+    /// Wait for work parked because a target's circuit breaker is open (not counted as a round).
+    #[serde(with = "humantime_serde")]
+    pub park_delay: Duration,
 }
 
 impl Default for RetryConfig {
@@ -188,8 +207,80 @@ impl Default for RetryConfig {
         RetryConfig {
             initial_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
-            max_attempts: 8,
-            budget: Duration::from_secs(60),
+            max_attempts: 5,
+            budget: Duration::from_secs(30),
+            deferral_delays: [30, 120, 600, 1800]
+                .into_iter()
+                .map(|s| Duration::from_secs(s).into())
+                .collect(),
+            max_deferrals: 12,
+            park_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The delayed-retry wait for round `round` (1-based).
+    pub fn deferral_delay(&self, round: u32) -> Duration {
+        let index = (round.max(1) as usize - 1).min(self.deferral_delays.len().saturating_sub(1));
+        self.deferral_delays
+            .get(index)
+            .map(|d| **d)
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Every distinct wait a retry queue is needed for.
+    pub fn all_delays(&self) -> Vec<Duration> {
+        let mut delays: Vec<Duration> = self.deferral_delays.iter().map(|d| **d).collect();
+        delays.push(self.park_delay);
+        delays.sort();
+        delays.dedup();
+        delays
+    }
+}
+
+/// Per-target circuit breaker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive transient failures that open the breaker.
+    pub threshold: u32,
+    /// How long it stays open before one probe is let through.
+    #[serde(with = "humantime_serde")]
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            threshold: 5,
+            open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The state store: SQLite for one replica, PostgreSQL when several share it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path/hrsync.db` or `postgres://user@host/db` (a password belongs in
+    /// `password`, not here).
+    pub url: String,
+    pub password: Option<SecretSource>,
+    /// How long processed event ids are remembered for dedupe.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://data/hrsync.db".into(),
+            password: None,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            prune_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -272,6 +363,26 @@ impl Config {
         }
         if self.retry.initial_delay > self.retry.max_delay {
             errors.push("retry.initial_delay: must not exceed retry.max_delay".into());
+        }
+        if self.retry.deferral_delays.is_empty() {
+            errors.push("retry.deferral_delays: must list at least one wait".into());
+        }
+        if self.retry.all_delays().iter().any(|d| d.is_zero()) {
+            errors.push("retry.deferral_delays: waits must be above zero".into());
+        }
+        let url = &self.store.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            errors.push("store.url: must start with sqlite: or postgres://".into());
+        } else if url.starts_with("postgres")
+            && url
+                .split('@')
+                .next()
+                .is_some_and(|userinfo| userinfo.matches(':').count() > 1)
+        {
+            errors.push("store.url: must not contain a password; use store.password".into());
         }
     }
 

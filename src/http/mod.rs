@@ -1,10 +1,12 @@
 //! The worker's own HTTP endpoints, for Kubernetes probes and Prometheus:
 //! `/metrics` (text exposition), `/healthz` (the process is alive and serving),
 //! `/readyz` (connected to RabbitMQ and consuming, and no target is unusable because of
-//! its configuration — such a target needs an operator, and the probe says which).
+//! its configuration — such a target needs an operator, and the probe says which). A
+//! target whose circuit breaker is open is shown on `/readyz` but does not fail it: the
+//! worker still serves the other targets and parks that one's work.
 
+use crate::apply::Applier;
 use crate::metrics::Metrics;
-use crate::target::Target;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -17,14 +19,14 @@ use std::sync::Arc;
 /// Liveness and readiness facts shared between the consumer and the probes.
 pub struct Health {
     consuming: AtomicBool,
-    targets: Vec<Arc<dyn Target>>,
+    applier: Arc<Applier>,
 }
 
 impl Health {
-    pub fn new(targets: Vec<Arc<dyn Target>>) -> Self {
+    pub fn new(applier: Arc<Applier>) -> Self {
         Health {
             consuming: AtomicBool::new(false),
-            targets,
+            applier,
         }
     }
 
@@ -38,7 +40,8 @@ impl Health {
 
     /// Targets that cannot be used until an operator fixes their configuration.
     pub fn target_problems(&self) -> Vec<(String, String)> {
-        self.targets
+        self.applier
+            .targets()
             .iter()
             .filter_map(|t| t.config_problem().map(|why| (t.kind().to_string(), why)))
             .collect()
@@ -82,8 +85,20 @@ async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
         .into_iter()
         .map(|(target, why)| (target, json!(why)))
         .collect();
+    let breakers: serde_json::Map<_, _> = state
+        .health
+        .applier
+        .breaker_states()
+        .into_iter()
+        .map(|(target, breaker)| (target.to_string(), json!(breaker.as_str())))
+        .collect();
     (
         status,
-        Json(json!({ "ready": ready, "consuming": consuming, "target_problems": targets })),
+        Json(json!({
+            "ready": ready,
+            "consuming": consuming,
+            "target_problems": targets,
+            "breakers_not_closed": breakers,
+        })),
     )
 }

@@ -1,15 +1,19 @@
 //! The consume loop: connect, declare, consume with manual acks, and for each delivery
-//! decode → apply → dead-letter what failed (confirmed) → ack. Broker trouble ends a
-//! session and starts a new one after a backoff; unacked deliveries come back by
-//! themselves. On shutdown it stops taking messages, lets in-flight ones finish within the
-//! grace period, and closes — anything unfinished returns to the queue.
+//! decode → apply → settle (delayed retry and dead letters, each confirmed) → ack. Broker
+//! trouble — a closed connection, a consumer cancelled by the server, a consumer timeout —
+//! ends the session and a new one starts after a backoff; unacked deliveries come back by
+//! themselves and the state store makes them harmless. On shutdown it stops taking
+//! messages, lets in-flight ones finish within the grace period, and closes; anything
+//! unfinished returns to the queue.
 //!
-//! Concurrency: up to `worker.concurrency` messages at once, but never two of the same
-//! employee, and one employee's messages start in delivery order.
+//! Concurrency: up to `worker.concurrency` employees are worked on at once. Each employee
+//! has a lane: a message for an employee already in flight waits in that lane and runs
+//! after it, so one employee's messages never overlap and keep their delivery order,
+//! while other employees' messages flow past.
 
-use super::{dead_letter, headers, topology};
-use crate::apply::{Applier, Verdict};
-use crate::config::{RabbitMqConfig, Secret, WorkerConfig};
+use super::{dead_letter, delayed_retry, headers, topology};
+use crate::apply::{Applier, DeadLetter, Verdict};
+use crate::config::{RabbitMqConfig, RetryConfig, Secret, WorkerConfig};
 use crate::event::{self, Envelope, HrEvent, InvalidEvent};
 use crate::http::Health;
 use crate::metrics::Metrics;
@@ -21,7 +25,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,10 +37,18 @@ use tracing::Instrument;
 pub struct Consumer {
     pub rabbitmq: RabbitMqConfig,
     pub worker: WorkerConfig,
+    pub retry: RetryConfig,
     pub password: Secret,
+    pub connection_name: String,
     pub applier: Arc<Applier>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+}
+
+/// One delivery, decoded.
+struct Job {
+    delivery: Delivery,
+    decoded: Result<HrEvent, InvalidEvent>,
 }
 
 impl Consumer {
@@ -67,9 +79,10 @@ impl Consumer {
 
     /// One connection's life. `Ok` only after a clean shutdown.
     async fn session(&self, shutdown: &CancellationToken) -> Result<(), lapin::Error> {
-        let connection = super::connect(&self.rabbitmq, &self.password, "hrsync-worker").await?;
+        let connection =
+            super::connect(&self.rabbitmq, &self.password, &self.connection_name).await?;
         let consume_channel = connection.create_channel().await?;
-        topology::declare(&consume_channel, &self.rabbitmq).await?;
+        topology::declare(&consume_channel, &self.rabbitmq, &self.retry.all_delays()).await?;
         let publish_channel = connection.create_channel().await?;
         publish_channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -89,7 +102,7 @@ impl Consumer {
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
         let slots = Arc::new(Semaphore::new(self.worker.concurrency));
-        let order = EmployeeOrder::default();
+        let lanes = Lanes::default();
         let result = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -104,20 +117,26 @@ impl Consumer {
                     )))
                 }
             };
+            let decoded = self.decode(&delivery);
+            let lane = decoded.as_ref().ok().map(|event| event.subject.clone());
+            let job = Job { delivery, decoded };
+            let job = match &lane {
+                Some(employee) => match lanes.join(employee, job) {
+                    Some(job) => job,
+                    None => continue, // queued behind the employee's message in flight
+                },
+                None => job,
+            };
             let slot = slots
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
-            let decoded = self.decode(&delivery);
-            let turn = match &decoded {
-                Ok(event) => Some(order.wait_turn(&event.subject).await),
-                Err(_) => None,
-            };
             let task = self.clone();
             let channel = publish_channel.clone();
+            let lanes = lanes.clone();
             tokio::spawn(async move {
-                task.handle(delivery, decoded, &channel, slot, turn).await;
+                task.run_lane(job, lane, &lanes, &channel, slot).await;
             });
         };
         self.set_consuming(false);
@@ -142,17 +161,28 @@ impl Consumer {
         event::decode(&delivery.data, &envelope, self.worker.max_body_bytes)
     }
 
-    /// Applies (or rejects) one message and settles it with the broker.
-    async fn handle(
+    /// Handles `job`, then whatever queued up behind it in the same employee's lane.
+    async fn run_lane(
         &self,
-        delivery: Delivery,
-        decoded: Result<HrEvent, InvalidEvent>,
+        mut job: Job,
+        lane: Option<String>,
+        lanes: &Lanes,
         channel: &Channel,
         _slot: OwnedSemaphorePermit,
-        _turn: Option<Turn>,
     ) {
+        loop {
+            self.handle(job, channel).await;
+            match lane.as_deref().and_then(|employee| lanes.next(employee)) {
+                Some(next) => job = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Applies (or rejects) one message and settles it with the broker.
+    async fn handle(&self, job: Job, channel: &Channel) {
         self.metrics.in_flight.inc();
-        let (event_id, employee_id) = match &decoded {
+        let (event_id, employee_id) = match &job.decoded {
             Ok(event) => (Some(event.id.clone()), Some(event.subject.clone())),
             Err(e) => (e.event_id.clone(), e.employee_id.clone()),
         };
@@ -162,25 +192,34 @@ impl Consumer {
             employee_id = employee_id.as_deref().unwrap_or("-")
         );
         async {
-            let verdict = match &decoded {
+            let verdict = match &job.decoded {
                 Ok(event) => self.applier.apply(event).await,
                 Err(invalid) => {
                     tracing::warn!(field = %invalid.field, rule = %invalid.rule, "invalid event");
                     self.applier.reject(invalid)
                 }
             };
-            self.settle(&delivery, &verdict, channel).await;
+            self.settle(&job.delivery, &verdict, channel).await;
         }
         .instrument(span)
         .await;
         self.metrics.in_flight.dec();
     }
 
-    /// Publishes the verdict's dead letters (confirmed), then acks. If a dead letter
-    /// cannot be confirmed the message is returned to the queue instead: never lost.
+    /// Defers (confirmed) what can be tried later, dead-letters (confirmed) what cannot be
+    /// applied, then acks. If any publish is not confirmed the message is returned to the
+    /// queue instead: never lost, and the store makes the repeat harmless.
     async fn settle(&self, delivery: &Delivery, verdict: &Verdict, channel: &Channel) {
-        for letter in &verdict.dead_letters {
-            match dead_letter::publish(
+        let mut letters = verdict.dead_letters.clone();
+        if !verdict.deferred.is_empty() {
+            match self.defer(delivery, verdict, channel).await {
+                Ok(None) => {}
+                Ok(Some(exhausted)) => letters.extend(exhausted),
+                Err(e) => return requeue(delivery, &e.to_string()).await,
+            }
+        }
+        for letter in &letters {
+            if let Err(e) = dead_letter::publish(
                 channel,
                 &self.rabbitmq.dead_letter_exchange,
                 delivery,
@@ -188,25 +227,13 @@ impl Consumer {
             )
             .await
             {
-                Ok(()) => {
-                    self.metrics
-                        .dead_letters
-                        .with_label_values(&[letter.target_label(), letter.reason.as_str()])
-                        .inc();
-                    tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code, "dead-lettered");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "dead letter not confirmed; returning the message to the queue");
-                    let requeue = BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    };
-                    if let Err(e) = delivery.nack(requeue).await {
-                        tracing::warn!(error = %e, "nack failed; the broker will redeliver after reconnect");
-                    }
-                    return;
-                }
+                return requeue(delivery, &e.to_string()).await;
             }
+            self.metrics
+                .dead_letters
+                .with_label_values(&[letter.target_label(), letter.reason.as_str()])
+                .inc();
+            tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code, "dead-lettered");
         }
         match delivery.ack(BasicAckOptions::default()).await {
             Ok(_) => tracing::info!(outcome = verdict.outcome(), "message settled"),
@@ -214,6 +241,42 @@ impl Consumer {
                 tracing::warn!(error = %e, "ack failed; the broker will redeliver after reconnect")
             }
         }
+    }
+
+    /// Sends the message to the delayed-retry queue, or — past `max_deferrals` rounds —
+    /// returns the dead letters for the deferred targets.
+    async fn defer(
+        &self,
+        delivery: &Delivery,
+        verdict: &Verdict,
+        channel: &Channel,
+    ) -> Result<Option<Vec<DeadLetter>>, dead_letter::PublishError> {
+        let round = delayed_retry::rounds(delivery);
+        let parked_only = verdict.deferred.iter().all(|d| d.parked);
+        let next = if parked_only { round } else { round + 1 };
+        if next > self.retry.max_deferrals {
+            return Ok(Some(
+                verdict
+                    .deferred
+                    .iter()
+                    .map(|d| DeadLetter::exhausted(d, round))
+                    .collect(),
+            ));
+        }
+        let (delay, kind) = if parked_only {
+            (self.retry.park_delay, "parked")
+        } else {
+            (self.retry.deferral_delay(next), "deferred")
+        };
+        delayed_retry::defer(channel, &self.rabbitmq, delivery, delay, next).await?;
+        self.metrics.deferrals.with_label_values(&[kind]).inc();
+        tracing::info!(
+            round = next,
+            delay_secs = delay.as_secs_f64(),
+            kind,
+            "message waits in the delayed-retry queue"
+        );
+        Ok(None)
     }
 
     /// Stops new deliveries and waits (up to the grace period) for in-flight messages.
@@ -241,59 +304,53 @@ impl Consumer {
     }
 }
 
+async fn requeue(delivery: &Delivery, why: &str) {
+    tracing::error!(error = %why, "publish not confirmed; returning the message to the queue");
+    let options = BasicNackOptions {
+        requeue: true,
+        multiple: false,
+    };
+    if let Err(e) = delivery.nack(options).await {
+        tracing::warn!(error = %e, "nack failed; the broker will redeliver after reconnect");
+    }
+}
+
 async fn close(connection: &Connection) {
     if connection.status().connected() {
         let _ = connection.close(200, "hrsync shutting down".into()).await;
     }
 }
 
-/// Per-employee ordering: a message starts only after the previous message of the same
-/// employee has finished. The map holds one entry per employee with work in flight.
+/// Per-employee lanes: the messages waiting behind one in flight, by employee.
 #[derive(Clone, Default)]
-struct EmployeeOrder {
-    lanes: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+struct Lanes {
+    waiting: Arc<Mutex<HashMap<String, VecDeque<Job>>>>,
 }
 
-/// Held while an employee's message is handled; frees the lane when dropped.
-pub struct Turn {
-    lanes: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
-    employee: String,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl EmployeeOrder {
-    /// Waits until no other message of `employee` is in flight. Called from the consume
-    /// loop in delivery order, so one employee's messages start in that order.
-    async fn wait_turn(&self, employee: &str) -> Turn {
-        let lane = {
-            let mut lanes = self.lanes.lock().expect("lock poisoned");
-            lanes
-                .entry(employee.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(1)))
-                .clone()
-        };
-        let permit = lane
-            .acquire_owned()
-            .await
-            .expect("lane semaphores are never closed");
-        Turn {
-            lanes: self.lanes.clone(),
-            employee: employee.to_string(),
-            permit: Some(permit),
+impl Lanes {
+    /// Returns the job to run now if the employee's lane was idle (and marks it busy);
+    /// otherwise queues it behind the message in flight.
+    fn join(&self, employee: &str, job: Job) -> Option<Job> {
+        let mut waiting = self.waiting.lock().expect("lock poisoned");
+        match waiting.get_mut(employee) {
+            Some(queue) => {
+                queue.push_back(job);
+                None
+            }
+            None => {
+                waiting.insert(employee.to_string(), VecDeque::new());
+                Some(job)
+            }
         }
     }
-}
 
-impl Drop for Turn {
-    fn drop(&mut self) {
-        drop(self.permit.take());
-        let mut lanes = self.lanes.lock().expect("lock poisoned");
-        // Only the map still refers to an idle lane: forget it so the map stays small.
-        if lanes
-            .get(&self.employee)
-            .is_some_and(|lane| Arc::strong_count(lane) == 1)
-        {
-            lanes.remove(&self.employee);
+    /// The employee's next waiting job, or `None` (and the lane is closed).
+    fn next(&self, employee: &str) -> Option<Job> {
+        let mut waiting = self.waiting.lock().expect("lock poisoned");
+        let next = waiting.get_mut(employee).and_then(VecDeque::pop_front);
+        if next.is_none() {
+            waiting.remove(employee);
         }
+        next
     }
 }

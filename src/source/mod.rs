@@ -5,11 +5,14 @@
 //!   the verdict, reconnects after broker trouble, drains on shutdown.
 //! - [`dead_letter`]: publishes dead letters with publisher confirms; a message is acked
 //!   only once its dead letters are confirmed.
+//! - [`delayed_retry`]: parks a message in a delayed-retry queue (TTL, then back to the work
+//!   queue), counting rounds in a header.
 //! - [`headers`]: AMQP header tables as JSON, for the event decoder and tools.
 //! - [`publish`]: publishing events, for the `hrsync publish` command and tests.
 
 pub mod consumer;
 pub mod dead_letter;
+pub mod delayed_retry;
 pub mod headers;
 pub mod publish;
 pub mod topology;

@@ -8,13 +8,26 @@
 //!   before it can dead-letter the message itself.
 //! - `dead_letter_exchange` (fanout) → `dead_letter_queue` (quorum): everything that could
 //!   not be applied, with the reason in headers.
+//! - `{queue}.retry.{N}s` (quorum, one per configured wait): the delayed-retry queues.
+//!   A message waits there `x-message-ttl`, then the broker dead-letters it back to the
+//!   work queue (at least once), so a struggling target does not hold consumer slots.
 
 use crate::config::RabbitMqConfig;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
+use std::time::Duration;
 
-pub async fn declare(channel: &Channel, config: &RabbitMqConfig) -> Result<(), lapin::Error> {
+/// The delayed-retry queue for a wait of `delay`.
+pub fn retry_queue(config: &RabbitMqConfig, delay: Duration) -> String {
+    format!("{}.retry.{}s", config.queue, delay.as_secs_f64())
+}
+
+pub async fn declare(
+    channel: &Channel,
+    config: &RabbitMqConfig,
+    retry_delays: &[Duration],
+) -> Result<(), lapin::Error> {
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -62,6 +75,15 @@ pub async fn declare(channel: &Channel, config: &RabbitMqConfig) -> Result<(), l
             work_queue_arguments(config),
         )
         .await?;
+    for delay in retry_delays {
+        channel
+            .queue_declare(
+                retry_queue(config, *delay).as_str().into(),
+                durable_queue,
+                retry_queue_arguments(config, *delay),
+            )
+            .await?;
+    }
     for key in &config.binding_keys {
         channel
             .queue_bind(
@@ -83,6 +105,20 @@ fn text(value: &str) -> AMQPValue {
 fn quorum_arguments() -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(ShortString::from("x-queue-type"), text("quorum"));
+    args
+}
+
+fn retry_queue_arguments(config: &RabbitMqConfig, delay: Duration) -> FieldTable {
+    let mut args = quorum_arguments();
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(delay.as_millis().try_into().unwrap_or(i64::MAX)),
+    );
+    // Expired messages go back to the work queue through the default exchange.
+    args.insert("x-dead-letter-exchange".into(), text(""));
+    args.insert("x-dead-letter-routing-key".into(), text(&config.queue));
+    args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+    args.insert("x-overflow".into(), text("reject-publish"));
     args
 }
 

@@ -103,16 +103,27 @@ pub struct PreparedRequest {
     pub body: String,
 }
 
+/// What applying a change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// These fields differed from the target's current values and were written.
+    Changed(Vec<String>),
+    /// The target already had every mapped value; nothing was written (a no-op write
+    /// would still leave an audit entry in Vault that someone has to explain).
+    Unchanged,
+}
+
 /// A target API client.
 #[async_trait]
 pub trait Target: Send + Sync {
     fn kind(&self) -> TargetKind;
 
-    /// Applies one change. Errors say whether a retry can help.
-    async fn apply(&self, change: &Change) -> Result<(), TargetError>;
+    /// Reads the account's current values, writes only the fields that differ, and says
+    /// which. Errors say whether a retry can help.
+    async fn apply(&self, change: &Change) -> Result<Applied, TargetError>;
 
-    /// The requests `apply` would send for `change`, for dry runs (reads such as a
-    /// SuperOffice GET before its PUT are described, not performed).
+    /// The requests `apply` would send for `change` if every mapped field differed, for
+    /// dry runs (the reads that precede them are described, not performed).
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError>;
 
     /// `Some(reason)` while the target cannot be used because of its configuration

@@ -18,6 +18,59 @@ use tokio::net::TcpListener;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Which state store a harness's worker uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+pub const BOTH_STORES: [StoreKind; 2] = [StoreKind::Sqlite, StoreKind::Postgres];
+
+fn postgres_url() -> String {
+    std::env::var("HRSYNC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh store location: a SQLite file in a new folder, or a new PostgreSQL schema.
+async fn fresh_store(kind: StoreKind, unique: &str) -> String {
+    match kind {
+        StoreKind::Sqlite => format!(
+            "sqlite://{}/{unique}/hrsync.db",
+            std::env::temp_dir().display()
+        ),
+        StoreKind::Postgres => {
+            use sqlx::{Connection, Executor};
+            let mut admin = sqlx::PgConnection::connect(&postgres_url())
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432");
+            admin
+                .execute(format!("CREATE SCHEMA \"{unique}\"").as_str())
+                .await
+                .unwrap();
+            let _ = admin.close().await;
+            format!("{}?options=-c%20search_path%3D{unique}", postgres_url())
+        }
+    }
+}
+
+async fn drop_store(kind: StoreKind, unique: &str) {
+    match kind {
+        StoreKind::Sqlite => {
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(unique));
+        }
+        StoreKind::Postgres => {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_url()).await {
+                let _ = admin
+                    .execute(format!("DROP SCHEMA \"{unique}\" CASCADE").as_str())
+                    .await;
+                let _ = admin.close().await;
+            }
+        }
+    }
+}
+
 pub struct Harness {
     pub config: Config,
     pub sim_url: String,
@@ -25,6 +78,8 @@ pub struct Harness {
     pub connection: Connection,
     pub channel: Channel,
     pub http: reqwest::Client,
+    pub store_kind: StoreKind,
+    pub unique: String,
     sim_stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -62,6 +117,15 @@ impl Harness {
         adjust: impl FnOnce(&mut Config),
         sim_config: SimulatorConfig,
     ) -> Harness {
+        Self::start_on(StoreKind::Sqlite, adjust, sim_config).await
+    }
+
+    /// The same, with the state store of `kind`.
+    pub async fn start_on(
+        store_kind: StoreKind,
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+    ) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_addr = sim_listener.local_addr().unwrap();
@@ -85,6 +149,10 @@ impl Harness {
         config.rabbitmq.dead_letter_exchange = format!("{unique}.dlx");
         config.rabbitmq.dead_letter_queue = format!("{unique}.dlq");
         config.rabbitmq.reconnect_max_delay = Duration::from_secs(1);
+        config.rabbitmq.connection_name = format!("{unique}-worker");
+        config.store.url = fresh_store(store_kind, &unique).await;
+        config.retry.deferral_delays = vec![Duration::from_secs(1).into()];
+        config.retry.park_delay = Duration::from_secs(1);
         config.retry.initial_delay = Duration::from_millis(20);
         config.retry.max_delay = Duration::from_millis(200);
         config.retry.budget = Duration::from_secs(10);
@@ -109,7 +177,7 @@ impl Harness {
             .await
             .expect("RabbitMQ on 127.0.0.1:5672");
         let channel = publish::confirm_channel(&connection).await.unwrap();
-        source::topology::declare(&channel, &config.rabbitmq)
+        source::topology::declare(&channel, &config.rabbitmq, &config.retry.all_delays())
             .await
             .unwrap();
 
@@ -122,6 +190,8 @@ impl Harness {
             connection,
             channel,
             http: reqwest::Client::new(),
+            store_kind,
+            unique,
             sim_stop,
         };
         harness.wait_until_consuming().await;
@@ -237,6 +307,42 @@ impl Harness {
 
     pub async fn user(&self, target: &str, id: &str) -> Value {
         self.sim_get(&format!("/_sim/users/{target}/{id}")).await
+    }
+
+    /// Replaces (or creates) one account in the simulator.
+    pub async fn seed(&self, target: &str, id: &str, record: Value) {
+        let url = format!("{}/_sim/users/{target}/{id}", self.sim_url);
+        let status = self
+            .http
+            .put(url)
+            .json(&record)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "seeding {target}/{id}: {status}");
+    }
+
+    /// A SiteVault person of the seeded organisation holding `sites` with `role`.
+    pub async fn seed_person(&self, org_role: &str, sites: &[(&str, &str)]) {
+        let site_assignments: Vec<Value> = sites
+            .iter()
+            .map(|(usn, role)| json!({"site_usn": usn, "system_role_id": role}))
+            .collect();
+        self.seed(
+            "sitevault",
+            "V0B000000001001",
+            json!({
+                "id": "V0B000000001001", "username": "ana.silva@verteo.example",
+                "email": "ana.silva@verteo.example", "is_investigator": false,
+                "record_status": "active__v",
+                "assignments": {
+                    "org_assignment": {"org_id": "V42000000001001", "system_role_id": org_role},
+                    "site_assignments": site_assignments
+                }
+            }),
+        )
+        .await;
     }
 
     pub async fn auth_calls(&self) -> u64 {
@@ -374,8 +480,16 @@ impl Harness {
                 .exchange_delete(exchange.as_str().into(), Default::default())
                 .await;
         }
+        for delay in self.config.retry.all_delays() {
+            let queue = hrsync::source::topology::retry_queue(rabbit, delay);
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
         let _ = self.connection.close(200, "test done".into()).await;
         let _ = self.sim_stop.send(());
+        drop_store(self.store_kind, &self.unique).await;
     }
 }
 

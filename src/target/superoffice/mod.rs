@@ -2,14 +2,15 @@
 //!
 //! SuperOffice's PUT replaces the whole entity — omitted fields come back empty and can
 //! wipe Role, groups, licences or the Person link (`superoffice-facts.md`). So the client
-//! reads the user, changes only the fields the mapping owns, and writes the whole entity.
+//! reads the user and PATCHes only the fields the mapping owns, each guarded by a JSON
+//! Patch `test` of the value it read (optimistic concurrency; 409 → read again).
 
 mod config;
 mod request_builder;
 mod service;
 
 pub use config::{SuperOfficeAuth, SuperOfficeConfig};
-pub use request_builder::{get_user, merge_fields, put_user};
+pub use request_builder::{get_user, patch_ops, patch_user};
 pub use service::SuperOfficeTarget;
 
 /// Entity fields (dotted paths into `User`) a mapping may write by default.

@@ -1,113 +1,142 @@
-//! Change → SuperOffice requests: read the user, merge the owned fields into the entity,
-//! write the whole entity back.
+//! Change → SuperOffice requests.
+//!
+//! SuperOffice's PUT replaces the whole entity, so hrsync does not PUT: it reads the user and
+//! sends a JSON Patch that first `test`s each field it changes against the value it read,
+//! then replaces it. A concurrent edit makes the `test` fail (409) instead of being
+//! overwritten; the caller re-reads and tries again. Fields the mapping does not own are
+//! never in the request, so they cannot be wiped.
 
 use crate::target::{id, PreparedRequest, TargetError};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-/// Read-only parts of `UserWithLinks` that are not part of the entity to save.
-const READ_ONLY: &[&str] = &["TableRight", "FieldProperties", "_Links"];
+pub const JSON_PATCH: &str = "application/json-patch+json";
+
+fn user_path(account_id: &str) -> Result<String, TargetError> {
+    let associate_id = id::numeric("accounts.superoffice.associate_id", account_id)?;
+    Ok(format!("/api/v1/User/{associate_id}"))
+}
 
 pub fn get_user(account_id: &str) -> Result<PreparedRequest, TargetError> {
-    let associate_id = id::numeric("accounts.superoffice.associate_id", account_id)?;
     Ok(PreparedRequest {
         method: http::Method::GET,
-        path: format!("/api/v1/User/{associate_id}"),
+        path: user_path(account_id)?,
         content_type: "application/json",
         body: String::new(),
     })
 }
 
-pub fn put_user(account_id: &str, entity: &Value) -> Result<PreparedRequest, TargetError> {
-    let associate_id = id::numeric("accounts.superoffice.associate_id", account_id)?;
+/// `PATCH /api/v1/User/{id}` with a JSON Patch document.
+pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {
-        method: http::Method::PUT,
-        path: format!("/api/v1/User/{associate_id}"),
-        content_type: "application/json; charset=utf-8",
-        body: entity.to_string(),
+        method: http::Method::PATCH,
+        path: user_path(account_id)?,
+        content_type: JSON_PATCH,
+        body: Value::Array(ops.to_vec()).to_string(),
     })
 }
 
-/// The current entity with the mapped fields set (dotted paths reach into nested objects,
-/// e.g. `Person.Firstname`) and the read-only parts removed. Everything else is kept as read,
-/// so a full-replacement PUT changes only what the mapping owns.
-pub fn merge_fields(mut current: Value, fields: &Map<String, Value>) -> Result<Value, TargetError> {
-    strip_read_only(&mut current);
-    for (path, value) in fields {
-        set_path(&mut current, path, value.clone())?;
+/// The mapped fields (dotted paths such as `Person.Firstname`) whose value differs from
+/// the entity's, as `test` + `replace` (or `add`) operations, with the changed paths.
+pub fn patch_ops(current: &Value, mapped: &Map<String, Value>) -> (Vec<Value>, Vec<String>) {
+    let mut ops = Vec::new();
+    let mut changed = Vec::new();
+    for (path, wanted) in mapped {
+        let segments: Vec<&str> = path.split('.').collect();
+        if value_at(current, &segments) == Some(wanted) {
+            continue;
+        }
+        changed.push(path.clone());
+        ops.extend(ops_for(current, &segments, wanted));
     }
-    Ok(current)
+    (ops, changed)
 }
 
-fn strip_read_only(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for key in READ_ONLY {
-                map.remove(*key);
+fn value_at<'a>(entity: &'a Value, segments: &[&str]) -> Option<&'a Value> {
+    segments
+        .iter()
+        .try_fold(entity, |node, segment| node.get(*segment))
+}
+
+fn ops_for(current: &Value, segments: &[&str], wanted: &Value) -> Vec<Value> {
+    let mut node = current;
+    for (i, segment) in segments.iter().enumerate() {
+        let pointer = format!("/{}", segments[..=i].join("/"));
+        let last = i + 1 == segments.len();
+        match node.get(*segment) {
+            None => {
+                return vec![
+                    json!({"op": "add", "path": pointer, "value": nest(&segments[i + 1..], wanted)}),
+                ]
             }
-            map.values_mut().for_each(strip_read_only);
+            Some(held) if last || !held.is_object() => {
+                return vec![
+                    json!({"op": "test", "path": pointer, "value": held}),
+                    json!({"op": "replace", "path": pointer, "value": nest(&segments[i + 1..], wanted)}),
+                ]
+            }
+            Some(held) => node = held,
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_read_only),
-        _ => {}
     }
+    Vec::new()
 }
 
-fn set_path(entity: &mut Value, path: &str, value: Value) -> Result<(), TargetError> {
-    let mut node = entity;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        if node.is_null() {
-            *node = Value::Object(Map::new());
-        }
-        let Value::Object(map) = node else {
-            return Err(TargetError::permanent(
-                "invalid_field_path",
-                format!("{path}: {part} is inside a value that is not an object"),
-            ));
-        };
-        if parts.peek().is_none() {
-            map.insert(part.to_string(), value);
-            return Ok(());
-        }
-        node = map.entry(part.to_string()).or_insert(Value::Null);
-    }
-    Ok(())
+/// `wanted` inside objects named by `rest` (`["Email"]`, v → `{"Email": v}`).
+fn nest(rest: &[&str], wanted: &Value) -> Value {
+    rest.iter()
+        .rev()
+        .fold(wanted.clone(), |inner, key| json!({ *key: inner }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn fields(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
 
     #[test]
-    fn merging_keeps_every_field_the_mapping_does_not_own() {
-        let current = json!({
-            "AssociateId": 981, "Name": "AS", "Deleted": false,
-            "Role": {"Id": 4, "Value": "Sales"},
-            "LicenseOwners": [{"Name": "SuperOffice", "TableRight": null}],
-            "Person": {"PersonId": 12, "Firstname": "Old", "Lastname": "Name"},
-            "TableRight": {"Mask": "FULL"}, "FieldProperties": {}, "_Links": {"Self": "x"}
-        });
-        let fields = json!({"Person.Firstname": "Ana", "Deleted": true});
-        let merged = merge_fields(current, fields.as_object().unwrap()).unwrap();
+    fn changed_fields_are_tested_then_replaced_and_others_left_out() {
+        let current = json!({"AssociateId": 981, "Deleted": false,
+            "Person": {"Firstname": "Old", "Lastname": "Silva"}, "Role": {"Id": 4}});
+        let (ops, changed) = patch_ops(
+            &current,
+            &fields(
+                json!({"Person.Firstname": "Ana", "Person.Lastname": "Silva", "Deleted": true}),
+            ),
+        );
+        assert_eq!(changed, ["Person.Firstname", "Deleted"]);
         assert_eq!(
-            merged,
-            json!({
-                "AssociateId": 981, "Name": "AS", "Deleted": true,
-                "Role": {"Id": 4, "Value": "Sales"},
-                "LicenseOwners": [{"Name": "SuperOffice"}],
-                "Person": {"PersonId": 12, "Firstname": "Ana", "Lastname": "Name"}
-            })
+            ops,
+            vec![
+                json!({"op": "test", "path": "/Person/Firstname", "value": "Old"}),
+                json!({"op": "replace", "path": "/Person/Firstname", "value": "Ana"}),
+                json!({"op": "test", "path": "/Deleted", "value": false}),
+                json!({"op": "replace", "path": "/Deleted", "value": true}),
+            ]
         );
     }
 
     #[test]
-    fn a_null_parent_becomes_an_object() {
-        let merged = merge_fields(
-            json!({"Person": null}),
-            json!({"Person.Email": "a@b.example"}).as_object().unwrap(),
-        )
-        .unwrap();
-        assert_eq!(merged, json!({"Person": {"Email": "a@b.example"}}));
+    fn a_null_parent_is_tested_and_replaced_by_an_object() {
+        let (ops, _) = patch_ops(
+            &json!({"Person": null}),
+            &fields(json!({"Person.Email": "a@b.example"})),
+        );
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "test", "path": "/Person", "value": null}),
+                json!({"op": "replace", "path": "/Person", "value": {"Email": "a@b.example"}}),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_differs_no_ops() {
+        let (ops, changed) =
+            patch_ops(&json!({"Deleted": true}), &fields(json!({"Deleted": true})));
+        assert!(ops.is_empty() && changed.is_empty());
     }
 
     #[test]

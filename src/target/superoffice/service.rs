@@ -1,16 +1,20 @@
 //! The SuperOffice client: auth header, client-side rate limit (SuperOffice asks for at
-//! most 10 calls/s and may stop apps that exceed it), GET-merge-PUT.
+//! most 10 calls/s and may stop apps that exceed it), read → JSON Patch with `test` ops,
+//! re-read and retry on 409.
 
-use super::request_builder::{get_user, merge_fields, put_user};
+use super::request_builder::{get_user, patch_ops, patch_user};
 use super::SuperOfficeConfig;
 use crate::config::Secret;
 use crate::target::http_client::{self, Answer};
-use crate::target::{Change, PreparedRequest, Target, TargetError, TargetKind};
+use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::Client;
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::num::NonZeroU32;
+
+/// Read-patch rounds before a conflicting concurrent editor is reported as transient.
+const CONFLICT_ROUNDS: usize = 3;
 
 pub struct SuperOfficeTarget {
     base_url: String,
@@ -54,12 +58,16 @@ impl SuperOfficeTarget {
                 .header("Content-Type", request.content_type)
                 .body(request.body);
         }
-        let answer = http_client::send(builder).await?;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(answer.status_error())
+        http_client::send(builder).await
+    }
+
+    async fn read(&self, change: &Change) -> Result<Value, TargetError> {
+        let answer = self.send(get_user(&change.account_id)?).await?;
+        if !answer.status.is_success() {
+            return Err(answer.status_error());
         }
+        serde_json::from_str(&answer.body)
+            .map_err(|e| TargetError::transient("bad_response", format!("User is not JSON: {e}")))
     }
 }
 
@@ -69,21 +77,36 @@ impl Target for SuperOfficeTarget {
         TargetKind::SuperOffice
     }
 
-    async fn apply(&self, change: &Change) -> Result<(), TargetError> {
-        let answer = self.send(get_user(&change.account_id)?).await?;
-        let current: Value = serde_json::from_str(&answer.body).map_err(|e| {
-            TargetError::transient("bad_response", format!("User is not JSON: {e}"))
-        })?;
-        let entity = merge_fields(current, &change.fields)?;
-        self.send(put_user(&change.account_id, &entity)?).await?;
-        Ok(())
+    async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
+        for _ in 0..CONFLICT_ROUNDS {
+            let current = self.read(change).await?;
+            let (ops, changed) = patch_ops(&current, &change.fields);
+            if ops.is_empty() {
+                return Ok(Applied::Unchanged);
+            }
+            let answer = self.send(patch_user(&change.account_id, &ops)?).await?;
+            match answer.status {
+                status if status.is_success() => return Ok(Applied::Changed(changed)),
+                StatusCode::CONFLICT => {
+                    tracing::info!(
+                        target_api = "superoffice",
+                        "user changed since read; reading again"
+                    );
+                }
+                _ => return Err(answer.status_error()),
+            }
+        }
+        Err(TargetError::transient(
+            "conflict",
+            format!("the user kept changing during {CONFLICT_ROUNDS} read-patch rounds"),
+        ))
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
-        let placeholder = merge_fields(Value::Null, &change.fields)?;
+        let (ops, _) = patch_ops(&Value::Null, &change.fields);
         Ok(vec![
             get_user(&change.account_id)?,
-            put_user(&change.account_id, &placeholder)?,
+            patch_user(&change.account_id, &ops)?,
         ])
     }
 }

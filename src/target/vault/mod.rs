@@ -6,7 +6,7 @@ mod request_builder;
 mod service;
 
 pub use config::VaultConfig;
-pub use request_builder::{form_value, update_user};
+pub use request_builder::{changed_fields, form_value, retrieve_user, update_user};
 pub use service::VaultTarget;
 
 /// Ordinary profile fields a mapping may write without further configuration.

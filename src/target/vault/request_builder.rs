@@ -1,17 +1,31 @@
-//! Change → Vault request. Every value is form-encoded by `serde_urlencoded`, so a title
+//! Change → Vault requests. Every value is form-encoded by `serde_urlencoded`, so a title
 //! like `R&D&is_domain_admin__v=true` arrives as one `user_title__v` value and can never
 //! smuggle in a second field.
 
 use crate::target::{id, Change, PreparedRequest, TargetError};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
-/// `PUT /api/{version}/objects/users/{id}` with the mapped fields as form pairs.
-pub fn update_user(api_version: &str, change: &Change) -> Result<PreparedRequest, TargetError> {
+/// `GET /api/{version}/objects/users/{id}`: the user's current values.
+pub fn retrieve_user(api_version: &str, change: &Change) -> Result<PreparedRequest, TargetError> {
     let user_id = id::numeric("accounts.vault.user_id", &change.account_id)?;
-    let pairs = change
-        .fields
+    Ok(PreparedRequest {
+        method: http::Method::GET,
+        path: format!("/api/{api_version}/objects/users/{user_id}"),
+        content_type: FORM,
+        body: String::new(),
+    })
+}
+
+/// `PUT /api/{version}/objects/users/{id}` with `fields` as form pairs.
+pub fn update_user(
+    api_version: &str,
+    change: &Change,
+    fields: &Map<String, Value>,
+) -> Result<PreparedRequest, TargetError> {
+    let user_id = id::numeric("accounts.vault.user_id", &change.account_id)?;
+    let pairs = fields
         .iter()
         .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
         .collect::<Result<Vec<_>, TargetError>>()?;
@@ -23,6 +37,23 @@ pub fn update_user(api_version: &str, change: &Change) -> Result<PreparedRequest
         content_type: FORM,
         body,
     })
+}
+
+/// The mapped fields whose form value differs from the user's current one (an absent
+/// field counts as `null`).
+pub fn changed_fields(
+    current: &Map<String, Value>,
+    mapped: &Map<String, Value>,
+) -> Result<Map<String, Value>, TargetError> {
+    let mut changed = Map::new();
+    for (field, value) in mapped {
+        let wanted = form_value(field, value)?;
+        let has = current.get(field).unwrap_or(&Value::Null);
+        if form_value(field, has).ok().as_deref() != Some(wanted.as_str()) {
+            changed.insert(field.clone(), value.clone());
+        }
+    }
+    Ok(changed)
 }
 
 /// A JSON value as Vault's form API expects it: text as is, booleans and numbers in their
@@ -54,14 +85,16 @@ mod tests {
         }
     }
 
+    fn put(account_id: &str, fields: Value) -> Result<PreparedRequest, TargetError> {
+        let change = change(account_id, fields);
+        update_user("v24.1", &change, &change.fields)
+    }
+
     #[test]
     fn a_title_full_of_form_syntax_stays_one_value() {
-        let request = update_user(
-            "v24.1",
-            &change(
-                "25001",
-                json!({"user_title__v": "R&D&is_domain_admin__v=true"}),
-            ),
+        let request = put(
+            "25001",
+            json!({"user_title__v": "R&D&is_domain_admin__v=true"}),
         )
         .unwrap();
         assert_eq!(request.path, "/api/v24.1/objects/users/25001");
@@ -74,17 +107,22 @@ mod tests {
 
     #[test]
     fn booleans_and_nulls_use_their_json_spelling() {
-        let request = update_user(
-            "v24.1",
-            &change("7", json!({"domain_active__v": false, "alias__v": null})),
-        )
-        .unwrap();
+        let request = put("7", json!({"domain_active__v": false, "alias__v": null})).unwrap();
         assert_eq!(request.body, "domain_active__v=false&alias__v=null");
     }
 
     #[test]
     fn a_path_traversal_id_builds_no_request() {
-        let err = update_user("v24.1", &change("../../auth", json!({}))).unwrap_err();
-        assert_eq!(err.code, "invalid_id");
+        assert_eq!(put("../../auth", json!({})).unwrap_err().code, "invalid_id");
+    }
+
+    #[test]
+    fn only_differing_fields_are_changed() {
+        let current = json!({"user_title__v": "CRA", "domain_active__v": true, "alias__v": null});
+        let mapped = json!({"user_title__v": "CRA", "domain_active__v": "true",
+                            "alias__v": null, "company__v": "VeevaPharm"});
+        let changed =
+            changed_fields(current.as_object().unwrap(), mapped.as_object().unwrap()).unwrap();
+        assert_eq!(Value::Object(changed), json!({"company__v": "VeevaPharm"}));
     }
 }

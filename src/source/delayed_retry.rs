@@ -1,0 +1,60 @@
+//! Sending a message to wait in a delayed-retry queue: the original body and properties,
+//! with the round counted in our own header (`x-hrsync-deferrals`) — never a requeue loop.
+//! Confirmed before the original is acked.
+
+use super::dead_letter::PublishError;
+use super::topology::retry_queue;
+use crate::config::RabbitMqConfig;
+use lapin::message::Delivery;
+use lapin::options::BasicPublishOptions;
+use lapin::types::AMQPValue;
+use lapin::Channel;
+use std::time::Duration;
+
+/// How many delayed-retry rounds a message has been through.
+pub const DEFERRALS: &str = "x-hrsync-deferrals";
+
+/// The round count carried by `delivery` (0 for a first delivery).
+pub fn rounds(delivery: &Delivery) -> u32 {
+    super::headers::text(delivery.properties.headers().as_ref(), DEFERRALS)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Publishes `delivery` to the retry queue for `delay`, marked as round `round`.
+pub async fn defer(
+    channel: &Channel,
+    config: &RabbitMqConfig,
+    delivery: &Delivery,
+    delay: Duration,
+    round: u32,
+) -> Result<(), PublishError> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(DEFERRALS.into(), AMQPValue::LongLongInt(i64::from(round)));
+    let properties = delivery
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    let queue = retry_queue(config, delay);
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            &delivery.data,
+            properties,
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        return Err(PublishError::Nacked);
+    }
+    if confirm.take_message().is_some() {
+        return Err(PublishError::Unroutable);
+    }
+    Ok(())
+}

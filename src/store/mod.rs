@@ -1,0 +1,205 @@
+//! The state store: what hrsync must remember between messages, and between restarts.
+//!
+//! RabbitMQ delivers at least once and out of order, and several replicas may work at the
+//! same time. To stay idempotent the worker records, per target:
+//!
+//! - which event ids it already processed and how ([`Store::outcome_of`]), pruned by age
+//!   ([`Store::prune`]);
+//! - per employee × target, the last applied `sequence`, a [`digest`] of the applied field
+//!   values and the values themselves ([`Store::last_applied`]), so it can drop stale events
+//!   and diff before writing;
+//! - the account id each target gave an employee ([`Store::link_account`]), so a later
+//!   leaver without ids still reaches every account;
+//! - an append-only audit log of applied changes ([`Store::audit`]) holding field *names*
+//!   and a hash of the values, never the values (they are personal data).
+//!
+//! One [`Store`] type serves two backends through `sqlx::AnyPool`: SQLite (the embedded
+//! default, for a single replica) and PostgreSQL (shared by several replicas). Every query
+//! is written once in the SQL both understand (`$n` placeholders, `ON CONFLICT`, times as
+//! integer microseconds since the Unix epoch), so the two cannot drift apart; only the
+//! migrations differ, and they ship in `migrations/sqlite` and `migrations/postgres`.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`StoreError`], and the URL redaction that keeps passwords out of it.
+//! - `connect`: URL parsing, pool set-up per backend, migrations.
+//! - `queries`: the reads and writes behind [`Store`]'s methods.
+//! - `digest`: the stable SHA-256 of a field map.
+
+mod connect;
+mod digest;
+pub mod error;
+mod queries;
+
+#[cfg(test)]
+mod tests;
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use serde_json::{Map, Value};
+use sqlx::AnyPool;
+
+pub use digest::digest;
+pub use error::StoreError;
+
+/// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
+pub const WORKER_ACTOR: &str = "worker";
+
+/// What became of one event for one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The change was written to the target.
+    Applied,
+    /// The target already held these values; nothing was written.
+    Unchanged,
+    /// The event id was already processed for this target.
+    Duplicate,
+    /// A newer sequence was already applied for this employee and target.
+    Stale,
+    /// The event could not be applied and went to the dead-letter queue.
+    DeadLettered,
+    /// No account could be found or linked for the employee in this target.
+    Unlinked,
+}
+
+impl Outcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Applied,
+        Outcome::Unchanged,
+        Outcome::Duplicate,
+        Outcome::Stale,
+        Outcome::DeadLettered,
+        Outcome::Unlinked,
+    ];
+
+    /// The stored (and logged) name: `applied`, `unchanged`, `duplicate`, `stale`,
+    /// `dead_lettered`, `unlinked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Unlinked => "unlinked",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| StoreError::UnknownOutcome(s.to_owned()))
+    }
+}
+
+/// The last change applied for one employee in one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedState {
+    /// The event's sequence; only a higher one may replace this state.
+    pub sequence: u64,
+    /// [`digest`] of `fields`.
+    pub digest: String,
+    /// The field values as applied (after mapping), to diff the next change against.
+    pub fields: Map<String, Value>,
+    /// The event that applied them.
+    pub event_id: String,
+}
+
+/// One line of the audit log. It names the fields but never holds their values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub event_id: String,
+    pub employee_id: String,
+    pub target: String,
+    /// Names of the fields the change touched (empty for `unchanged` and `dead_lettered`).
+    pub fields_changed: Vec<String>,
+    /// [`digest`] of all field values applied (the same as [`AppliedState::digest`] written
+    /// with it), or empty when nothing was applied.
+    pub values_digest: String,
+    pub outcome: Outcome,
+    /// `worker`, or the name of the operator who replayed or forced the change.
+    pub actor: String,
+    pub at: time::OffsetDateTime,
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A handle on the state store; cheap to clone (a pool inside).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    actor: Arc<str>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No URL here: it may hold a password.
+        f.debug_struct("Store")
+            .field("backend", &self.backend.as_str())
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://path/file.db` (file and folder created if missing; `sqlite::memory:` for a
+    /// throw-away store) or `postgres://user:password@host/db` (any option sqlx accepts,
+    /// e.g. `?options=-c%20search_path%3Dhrsync`). Migrations are idempotent and, on
+    /// PostgreSQL, serialised between replicas by an advisory lock.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        connect::connect(url, connect::ACQUIRE_TIMEOUT).await
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        self.backend.as_str()
+    }
+
+    /// A handle writing `actor` into audit entries (an operator's name for replays), sharing
+    /// this one's pool.
+    pub fn with_actor(&self, actor: &str) -> Store {
+        Store {
+            actor: Arc::from(actor),
+            ..self.clone()
+        }
+    }
+
+    /// The actor this handle writes into audit entries.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

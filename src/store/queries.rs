@@ -1,0 +1,384 @@
+//! The reads and writes behind [`Store`], each written once for both backends.
+//!
+//! Portability rules kept here: `$n` placeholders (SQLite reads `$1` as parameter 1), only
+//! `TEXT` and `BIGINT` columns (all `sqlx::Any` can carry), `INSERT … ON CONFLICT`, times as
+//! integer microseconds. Every write that belongs together runs in one transaction; on
+//! SQLite it starts with `BEGIN IMMEDIATE` so a writer takes the lock up front and waits
+//! out the busy timeout instead of failing on a lock upgrade.
+
+use serde_json::{Map, Value};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::{digest, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError};
+
+const UPSERT_STATE: &str = "\
+    INSERT INTO applied_state (employee_id, target, sequence, digest, fields, event_id, updated_at_us) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (employee_id, target) DO UPDATE SET \
+        sequence = excluded.sequence, digest = excluded.digest, fields = excluded.fields, \
+        event_id = excluded.event_id, updated_at_us = excluded.updated_at_us \
+    WHERE excluded.sequence > applied_state.sequence";
+
+/// Records an outcome; an `applied`/`unchanged` record is never overwritten by a later
+/// non-applied one (the event did reach the target).
+const UPSERT_PROCESSED_UNLESS_APPLIED: &str = "\
+    INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (event_id, target) DO UPDATE SET outcome = excluded.outcome, at_us = excluded.at_us \
+    WHERE processed_events.outcome NOT IN ('applied', 'unchanged')";
+
+const UPSERT_PROCESSED: &str = "\
+    INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (event_id, target) DO UPDATE SET outcome = excluded.outcome, at_us = excluded.at_us";
+
+const INSERT_AUDIT: &str = "\
+    INSERT INTO audit_log (event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+const AUDIT_COLUMNS: &str =
+    "event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us";
+
+impl Store {
+    /// The recorded outcome of `event_id` for `target`, if it was processed (and not pruned).
+    pub async fn outcome_of(
+        &self,
+        event_id: &str,
+        target: &str,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let row =
+            sqlx::query("SELECT outcome FROM processed_events WHERE event_id = $1 AND target = $2")
+                .bind(event_id)
+                .bind(target)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::query("outcome_of"))?;
+        row.map(|row| text(&row, "outcome")?.parse()).transpose()
+    }
+
+    /// The last change applied for `employee_id` in `target`.
+    pub async fn last_applied(
+        &self,
+        employee_id: &str,
+        target: &str,
+    ) -> Result<Option<AppliedState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sequence, digest, fields, event_id FROM applied_state \
+             WHERE employee_id = $1 AND target = $2",
+        )
+        .bind(employee_id)
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("last_applied"))?;
+        let Some(row) = row else { return Ok(None) };
+        let sequence = int(&row, "sequence")?;
+        let fields: Map<String, Value> = serde_json::from_str(&text(&row, "fields")?)
+            .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?;
+        Ok(Some(AppliedState {
+            sequence: u64::try_from(sequence)
+                .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
+            digest: text(&row, "digest")?,
+            fields,
+            event_id: text(&row, "event_id")?,
+        }))
+    }
+
+    /// Records an applied (or found-unchanged) change in one transaction: the processed
+    /// event, the new last-applied state and an audit entry.
+    ///
+    /// Only a `sequence` higher than the stored one may replace the state: otherwise nothing
+    /// is written and `Ok(false)` comes back (the caller treats the event as stale). This
+    /// holds under concurrent calls from several replicas, since the check is part of the
+    /// upsert itself. `outcome` must be [`Outcome::Applied`] or [`Outcome::Unchanged`].
+    #[allow(clippy::too_many_arguments)] // the signature the worker codes against
+    pub async fn record_applied(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        sequence: u64,
+        fields: &Map<String, Value>,
+        fields_changed: &[String],
+        outcome: Outcome,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "record_applied";
+        if !matches!(outcome, Outcome::Applied | Outcome::Unchanged) {
+            return Err(StoreError::InvalidOutcome { outcome, call: OP });
+        }
+        let sequence_db =
+            i64::try_from(sequence).map_err(|_| StoreError::SequenceOutOfRange(sequence))?;
+        let values_digest = digest(fields);
+        let fields_json = Value::Object(fields.clone()).to_string();
+        let changed_json = Value::from(fields_changed.to_vec()).to_string();
+        let now = now_us();
+
+        let mut tx = self.begin_write(OP).await?;
+        let updated = sqlx::query(UPSERT_STATE)
+            .bind(employee_id)
+            .bind(target)
+            .bind(sequence_db)
+            .bind(&values_digest)
+            .bind(&fields_json)
+            .bind(event_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query(OP))?
+            .rows_affected();
+        if updated == 0 {
+            tx.rollback().await.map_err(StoreError::query(OP))?;
+            return Ok(false);
+        }
+        sqlx::query(UPSERT_PROCESSED)
+            .bind(event_id)
+            .bind(target)
+            .bind(outcome.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query(OP))?;
+        self.insert_audit(
+            &mut tx,
+            OP,
+            AuditRow {
+                event_id,
+                employee_id,
+                target,
+                fields_changed: &changed_json,
+                values_digest: &values_digest,
+                outcome,
+                at_us: now,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::query(OP))?;
+        Ok(true)
+    }
+
+    /// Records a non-applied outcome for the event and target.
+    ///
+    /// [`Outcome::Duplicate`] writes nothing (the first outcome stands); `Stale`,
+    /// `DeadLettered` and `Unlinked` are recorded (never over an `applied`/`unchanged` one),
+    /// and `DeadLettered` also gets an audit entry. `Applied`/`Unchanged` belong to
+    /// [`Store::record_applied`] and are refused here.
+    pub async fn record_outcome(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "record_outcome";
+        match outcome {
+            Outcome::Duplicate => return Ok(()),
+            Outcome::Applied | Outcome::Unchanged => {
+                return Err(StoreError::InvalidOutcome { outcome, call: OP })
+            }
+            Outcome::Stale | Outcome::DeadLettered | Outcome::Unlinked => {}
+        }
+        let now = now_us();
+        let mut tx = self.begin_write(OP).await?;
+        sqlx::query(UPSERT_PROCESSED_UNLESS_APPLIED)
+            .bind(event_id)
+            .bind(target)
+            .bind(outcome.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query(OP))?;
+        if outcome == Outcome::DeadLettered {
+            self.insert_audit(
+                &mut tx,
+                OP,
+                AuditRow {
+                    event_id,
+                    employee_id,
+                    target,
+                    fields_changed: "[]",
+                    values_digest: "",
+                    outcome,
+                    at_us: now,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(StoreError::query(OP))?;
+        Ok(())
+    }
+
+    /// Remembers that `employee_id` has `account_id` in `target` (replacing an older link).
+    pub async fn link_account(
+        &self,
+        employee_id: &str,
+        target: &str,
+        account_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (employee_id, target) DO UPDATE SET \
+                 account_id = excluded.account_id, linked_at_us = excluded.linked_at_us",
+        )
+        .bind(employee_id)
+        .bind(target)
+        .bind(account_id)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("link_account"))?;
+        Ok(())
+    }
+
+    /// The account `employee_id` has in `target`, if one was linked.
+    pub async fn account(
+        &self,
+        employee_id: &str,
+        target: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id FROM account_links WHERE employee_id = $1 AND target = $2",
+        )
+        .bind(employee_id)
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("account"))?;
+        row.map(|row| text(&row, "account_id")).transpose()
+    }
+
+    /// Every linked account of `employee_id` as `(target, account_id)`, sorted by target:
+    /// what a leaver without ids must reach.
+    pub async fn accounts(&self, employee_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, account_id FROM account_links WHERE employee_id = $1 ORDER BY target",
+        )
+        .bind(employee_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("accounts"))?;
+        rows.iter()
+            .map(|row| Ok((text(row, "target")?, text(row, "account_id")?)))
+            .collect()
+    }
+
+    /// Audit entries, newest first, at most `limit` (none if `limit <= 0`); all employees,
+    /// or only `employee_id`'s.
+    pub async fn audit(
+        &self,
+        employee_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let limit = limit.max(0);
+        let rows = match employee_id {
+            Some(employee_id) => {
+                sqlx::query(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE employee_id = $1 \
+                     ORDER BY at_us DESC, id DESC LIMIT $2"
+                ))
+                .bind(employee_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY at_us DESC, id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(StoreError::query("audit"))?;
+        rows.iter().map(audit_entry).collect()
+    }
+
+    /// Deletes processed-event rows recorded more than `older_than` ago and returns how many.
+    /// Audit entries, last-applied state and account links are kept.
+    pub async fn prune(&self, older_than: time::Duration) -> Result<u64, StoreError> {
+        let cutoff = i128::from(now_us()) - older_than.whole_microseconds();
+        let cutoff = i64::try_from(cutoff).unwrap_or(if cutoff < 0 { i64::MIN } else { i64::MAX });
+        let done = sqlx::query("DELETE FROM processed_events WHERE at_us < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("prune"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin_write(&self, op: &'static str) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(StoreError::query(op))
+    }
+
+    async fn insert_audit(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        op: &'static str,
+        row: AuditRow<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(INSERT_AUDIT)
+            .bind(row.event_id)
+            .bind(row.employee_id)
+            .bind(row.target)
+            .bind(row.fields_changed)
+            .bind(row.values_digest)
+            .bind(row.outcome.as_str())
+            .bind(self.actor.as_ref())
+            .bind(row.at_us)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::query(op))?;
+        Ok(())
+    }
+}
+
+/// An audit entry on its way in; `fields_changed` is already a JSON array.
+struct AuditRow<'a> {
+    event_id: &'a str,
+    employee_id: &'a str,
+    target: &'a str,
+    fields_changed: &'a str,
+    values_digest: &'a str,
+    outcome: Outcome,
+    at_us: i64,
+}
+
+fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+    let fields_changed: Vec<String> = serde_json::from_str(&text(row, "fields_changed")?)
+        .map_err(|e| StoreError::Corrupt(format!("audit_log.fields_changed: {e}")))?;
+    Ok(AuditEntry {
+        event_id: text(row, "event_id")?,
+        employee_id: text(row, "employee_id")?,
+        target: text(row, "target")?,
+        fields_changed,
+        values_digest: text(row, "values_digest")?,
+        outcome: text(row, "outcome")?.parse()?,
+        actor: text(row, "actor")?,
+        at: from_us(int(row, "at_us")?)?,
+    })
+}
+
+fn text(row: &AnyRow, column: &'static str) -> Result<String, StoreError> {
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
+fn int(row: &AnyRow, column: &'static str) -> Result<i64, StoreError> {
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
+/// Now, in microseconds since the Unix epoch (the stored time format).
+pub(super) fn now_us() -> i64 {
+    let micros = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    i64::try_from(micros).unwrap_or(i64::MAX)
+}
+
+fn from_us(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("time {micros}: {e}")))
+}

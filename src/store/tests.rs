@@ -1,0 +1,556 @@
+//! Tests of the state store, each behavioural one run against both backends, so SQLite and
+//! PostgreSQL cannot drift apart.
+//!
+//! Every test works in a world of its own and so tests run in parallel: a SQLite test gets a
+//! fresh file in a fresh temporary folder, a PostgreSQL test a fresh schema (reached through
+//! `options=-c search_path=…`) in the database named by `HRSYNC_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), dropped at the end even when the test fails.
+//! Set `HRSYNC_TEST_POSTGRES_URL=skip` to run the SQLite half only.
+
+use std::{future::Future, panic::AssertUnwindSafe, path::PathBuf, time::Duration};
+
+use futures_util::FutureExt;
+use serde_json::{json, Map, Value};
+use sqlx::{Connection, Executor};
+
+use super::*;
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// What a test body gets: an open store and the URL to open the same database again.
+#[derive(Clone)]
+struct Ctx {
+    store: Store,
+    url: String,
+    kind: Kind,
+}
+
+enum Teardown {
+    Folder(PathBuf),
+    Schema { admin_url: String, schema: String },
+}
+
+fn postgres_base_url() -> Option<String> {
+    match std::env::var("HRSYNC_TEST_POSTGRES_URL") {
+        Ok(url) if url == "skip" => None,
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => Some(DEFAULT_POSTGRES_URL.to_owned()),
+    }
+}
+
+fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+async fn setup(kind: Kind) -> Option<(Ctx, Teardown)> {
+    let (url, teardown) = match kind {
+        Kind::Sqlite => {
+            let folder = std::env::temp_dir().join(format!("hrsync-store-{}", unique()));
+            let url = format!("sqlite://{}/state/hrsync.db", folder.display());
+            (url, Teardown::Folder(folder))
+        }
+        Kind::Postgres => {
+            let Some(admin_url) = postgres_base_url() else {
+                eprintln!("HRSYNC_TEST_POSTGRES_URL=skip: PostgreSQL half skipped");
+                return None;
+            };
+            sqlx::any::install_default_drivers();
+            let schema = format!("t_{}", unique());
+            let mut admin = sqlx::AnyConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL for tests unreachable ({e}); start it or set HRSYNC_TEST_POSTGRES_URL"));
+            admin
+                .execute(format!("CREATE SCHEMA {schema}").as_str())
+                .await
+                .expect("create test schema");
+            admin.close().await.ok();
+            let sep = if admin_url.contains('?') { '&' } else { '?' };
+            let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+            (url, Teardown::Schema { admin_url, schema })
+        }
+    };
+    let store = Store::connect(&url).await.expect("connect test store");
+    Some((Ctx { store, url, kind }, teardown))
+}
+
+async fn teardown(ctx: Ctx, teardown: Teardown) {
+    ctx.store.close().await;
+    match teardown {
+        Teardown::Folder(folder) => {
+            std::fs::remove_dir_all(folder).ok();
+        }
+        Teardown::Schema { admin_url, schema } => {
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                admin
+                    .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                    .await
+                    .ok();
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+/// Runs `body` against a fresh store of `kind`, then cleans up, re-raising a failure.
+async fn run<F, Fut>(kind: Kind, body: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some((ctx, cleanup)) = setup(kind).await else {
+        return;
+    };
+    let result = AssertUnwindSafe(body(ctx.clone())).catch_unwind().await;
+    teardown(ctx, cleanup).await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// `both_backends! { async fn name(ctx) { … } }` makes `name::sqlite` and `name::postgres`.
+macro_rules! both_backends {
+    ($(async fn $name:ident($ctx:ident) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+
+            async fn body($ctx: Ctx) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(Kind::Sqlite, body).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(Kind::Postgres, body).await;
+            }
+        }
+    )*};
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Moves a processed-event row back in time, as if recorded `age` ago.
+async fn backdate(store: &Store, event_id: &str, age: time::Duration) {
+    let micros = i64::try_from(age.whole_microseconds()).expect("age fits");
+    sqlx::query("UPDATE processed_events SET at_us = at_us - $1 WHERE event_id = $2")
+        .bind(micros)
+        .bind(event_id)
+        .execute(&store.pool)
+        .await
+        .expect("backdate");
+}
+
+both_backends! {
+    async fn connect_twice_is_idempotent(ctx) {
+        let expected = match ctx.kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+        };
+        assert_eq!(ctx.store.backend(), expected);
+        ctx.store.link_account("e1", "vault", "V-1").await.unwrap();
+
+        let again = Store::connect(&ctx.url).await.expect("second connect");
+        let third = Store::connect(&ctx.url).await.expect("third connect");
+        assert_eq!(again.backend(), expected);
+        assert_eq!(third.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
+        let migrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&third.pool)
+            .await
+            .unwrap();
+        assert_eq!(migrations, 1);
+        again.close().await;
+        third.close().await;
+    }
+
+    async fn outcomes_are_recorded_per_event_and_target(ctx) {
+        let s = &ctx.store;
+        assert_eq!(s.outcome_of("ev-1", "vault").await.unwrap(), None);
+
+        s.record_outcome("e1", "vault", "ev-1", Outcome::Stale).await.unwrap();
+        s.record_outcome("e1", "sitevault", "ev-1", Outcome::Unlinked).await.unwrap();
+        s.record_outcome("e1", "superoffice", "ev-1", Outcome::DeadLettered).await.unwrap();
+        assert_eq!(s.outcome_of("ev-1", "vault").await.unwrap(), Some(Outcome::Stale));
+        assert_eq!(s.outcome_of("ev-1", "sitevault").await.unwrap(), Some(Outcome::Unlinked));
+        assert_eq!(
+            s.outcome_of("ev-1", "superoffice").await.unwrap(),
+            Some(Outcome::DeadLettered)
+        );
+
+        // Duplicate is never recorded: neither for a new event nor over the first outcome.
+        s.record_outcome("e1", "vault", "ev-2", Outcome::Duplicate).await.unwrap();
+        assert_eq!(s.outcome_of("ev-2", "vault").await.unwrap(), None);
+        s.record_outcome("e1", "vault", "ev-1", Outcome::Duplicate).await.unwrap();
+        assert_eq!(s.outcome_of("ev-1", "vault").await.unwrap(), Some(Outcome::Stale));
+
+        // Applied outcomes go through record_applied only.
+        for outcome in [Outcome::Applied, Outcome::Unchanged] {
+            let err = s.record_outcome("e1", "vault", "ev-3", outcome).await.unwrap_err();
+            assert!(matches!(err, StoreError::InvalidOutcome { .. }), "{err}");
+        }
+
+        // An applied record is not overwritten by a later non-applied one.
+        let f = fields(json!({"email": "a@example.com"}));
+        assert!(s
+            .record_applied("e1", "vault", "ev-4", 4, &f, &names(&["email"]), Outcome::Applied)
+            .await
+            .unwrap());
+        s.record_outcome("e1", "vault", "ev-4", Outcome::DeadLettered).await.unwrap();
+        assert_eq!(s.outcome_of("ev-4", "vault").await.unwrap(), Some(Outcome::Applied));
+
+        // Only DeadLettered (and applied changes) reach the audit log.
+        let audit = s.audit(Some("e1"), 100).await.unwrap();
+        let outcomes: Vec<Outcome> = audit.iter().map(|a| a.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::DeadLettered, Outcome::Applied, Outcome::DeadLettered]
+        );
+        assert!(audit[2].fields_changed.is_empty());
+        assert_eq!(audit[2].values_digest, "");
+        assert_eq!(audit[2].target, "superoffice");
+    }
+
+    async fn record_applied_keeps_the_highest_sequence(ctx) {
+        let s = &ctx.store;
+        let v5 = fields(json!({"email": "new@example.com", "sites": ["S1", "S2"]}));
+        assert!(s
+            .record_applied("e1", "sitevault", "ev-5", 5, &v5, &names(&["email", "sites"]), Outcome::Applied)
+            .await
+            .unwrap());
+        let expected = AppliedState {
+            sequence: 5,
+            digest: digest(&v5),
+            fields: v5.clone(),
+            event_id: "ev-5".to_owned(),
+        };
+        assert_eq!(s.last_applied("e1", "sitevault").await.unwrap(), Some(expected.clone()));
+        assert_eq!(s.outcome_of("ev-5", "sitevault").await.unwrap(), Some(Outcome::Applied));
+
+        let old = fields(json!({"email": "old@example.com"}));
+        for (event, seq) in [("ev-5b", 5), ("ev-3", 3), ("ev-0", 0)] {
+            let applied = s
+                .record_applied("e1", "sitevault", event, seq, &old, &names(&["email"]), Outcome::Applied)
+                .await
+                .unwrap();
+            assert!(!applied, "sequence {seq} must not replace 5");
+            assert_eq!(s.outcome_of(event, "sitevault").await.unwrap(), None, "nothing written");
+        }
+        assert_eq!(s.last_applied("e1", "sitevault").await.unwrap(), Some(expected));
+        assert_eq!(s.audit(Some("e1"), 100).await.unwrap().len(), 1);
+
+        // Unchanged still advances the sequence; other targets and employees are separate.
+        assert!(s
+            .record_applied("e1", "sitevault", "ev-6", 6, &v5, &[], Outcome::Unchanged)
+            .await
+            .unwrap());
+        let state = s.last_applied("e1", "sitevault").await.unwrap().unwrap();
+        assert_eq!((state.sequence, state.event_id.as_str()), (6, "ev-6"));
+        assert_eq!(s.outcome_of("ev-6", "sitevault").await.unwrap(), Some(Outcome::Unchanged));
+        assert_eq!(s.last_applied("e1", "vault").await.unwrap(), None);
+        assert_eq!(s.last_applied("e2", "sitevault").await.unwrap(), None);
+        assert!(s
+            .record_applied("e1", "vault", "ev-1", 1, &old, &names(&["email"]), Outcome::Applied)
+            .await
+            .unwrap());
+
+        // Out-of-range input is refused, not truncated.
+        let err = s
+            .record_applied("e1", "vault", "ev-x", u64::MAX, &old, &[], Outcome::Applied)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SequenceOutOfRange(u64::MAX)), "{err}");
+        let err = s
+            .record_applied("e1", "vault", "ev-x", 9, &old, &[], Outcome::Stale)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidOutcome { .. }), "{err}");
+    }
+
+    async fn concurrent_record_applied_highest_sequence_wins(ctx) {
+        // 20 writers, sequences in a scrambled order, all for one employee × target.
+        let mut sequences: Vec<u64> = (1..=20).collect();
+        sequences.sort_by_key(|n| (n * 7) % 20);
+        let mut tasks = Vec::new();
+        for seq in sequences {
+            let store = if seq % 2 == 0 {
+                ctx.store.clone()
+            } else {
+                ctx.store.with_actor("ops-replica")
+            };
+            tasks.push(tokio::spawn(async move {
+                let f = fields(json!({"title": format!("title {seq}")}));
+                let applied = store
+                    .record_applied("e1", "superoffice", &format!("ev-{seq}"), seq, &f, &names(&["title"]), Outcome::Applied)
+                    .await
+                    .expect("record_applied under race");
+                (seq, applied)
+            }));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (seq, applied) = task.await.unwrap();
+            if applied {
+                winners.push(seq);
+            }
+        }
+        assert!(winners.contains(&20), "the highest sequence always applies: {winners:?}");
+
+        let state = ctx.store.last_applied("e1", "superoffice").await.unwrap().unwrap();
+        assert_eq!(state.sequence, 20);
+        assert_eq!(state.event_id, "ev-20");
+        assert_eq!(state.fields, fields(json!({"title": "title 20"})));
+        assert_eq!(state.digest, digest(&state.fields));
+
+        // Exactly the winners left a processed row and an audit entry.
+        let audit = ctx.store.audit(Some("e1"), 100).await.unwrap();
+        assert_eq!(audit.len(), winners.len());
+        for seq in 1..=20u64 {
+            let outcome = ctx.store.outcome_of(&format!("ev-{seq}"), "superoffice").await.unwrap();
+            assert_eq!(outcome.is_some(), winners.contains(&seq), "ev-{seq}");
+        }
+    }
+
+    async fn account_links_upsert(ctx) {
+        let s = &ctx.store;
+        assert_eq!(s.account("e1", "vault").await.unwrap(), None);
+        s.link_account("e1", "vault", "V-100").await.unwrap();
+        s.link_account("e1", "superoffice", "SO-7").await.unwrap();
+        s.link_account("e2", "vault", "V-200").await.unwrap();
+        assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-100"));
+
+        s.link_account("e1", "vault", "V-101").await.unwrap();
+        assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-101"));
+        assert_eq!(
+            s.accounts("e1").await.unwrap(),
+            vec![
+                ("superoffice".to_owned(), "SO-7".to_owned()),
+                ("vault".to_owned(), "V-101".to_owned())
+            ]
+        );
+        assert_eq!(s.account("e2", "vault").await.unwrap().as_deref(), Some("V-200"));
+        assert!(s.accounts("nobody").await.unwrap().is_empty());
+    }
+
+    async fn audit_is_newest_first_and_holds_no_values(ctx) {
+        let s = &ctx.store;
+        let secret_values = ["alice.secret@example.com", "+41 79 555 12 34", "Alice Smithson"];
+        let f1 = fields(json!({"email": secret_values[0], "phone": secret_values[1]}));
+        let f2 = fields(json!({"email": secret_values[0], "phone": secret_values[1], "name": secret_values[2]}));
+        assert!(s.record_applied("alice", "vault", "ev-1", 1, &f1, &names(&["email", "phone"]), Outcome::Applied).await.unwrap());
+        let operator = s.with_actor("ops-jane");
+        assert_eq!(operator.actor(), "ops-jane");
+        assert!(operator.record_applied("alice", "vault", "ev-2", 2, &f2, &names(&["name"]), Outcome::Applied).await.unwrap());
+        assert!(s.record_applied("bob", "vault", "ev-3", 1, &f1, &names(&["email"]), Outcome::Applied).await.unwrap());
+        s.record_outcome("alice", "sitevault", "ev-4", Outcome::DeadLettered).await.unwrap();
+
+        let all = s.audit(None, 10).await.unwrap();
+        let events: Vec<&str> = all.iter().map(|a| a.event_id.as_str()).collect();
+        assert_eq!(events, ["ev-4", "ev-3", "ev-2", "ev-1"]);
+        assert!(all.windows(2).all(|w| w[0].at >= w[1].at));
+        assert_eq!(s.audit(None, 2).await.unwrap().len(), 2);
+        assert!(s.audit(None, 0).await.unwrap().is_empty());
+
+        let alice = s.audit(Some("alice"), 10).await.unwrap();
+        assert_eq!(alice.len(), 3);
+        let second = &alice[1];
+        assert_eq!(second.event_id, "ev-2");
+        assert_eq!(second.employee_id, "alice");
+        assert_eq!(second.target, "vault");
+        assert_eq!(second.fields_changed, names(&["name"]));
+        assert_eq!(second.values_digest, digest(&f2));
+        assert_eq!(second.outcome, Outcome::Applied);
+        assert_eq!(second.actor, "ops-jane");
+        assert_eq!(alice[2].actor, WORKER_ACTOR);
+        let age = time::OffsetDateTime::now_utc() - second.at;
+        assert!(age >= time::Duration::ZERO && age < time::Duration::minutes(5), "{age}");
+
+        // Neither the entries nor the raw table hold a value.
+        let shown = format!("{all:?}");
+        let raw: Vec<String> = sqlx::query_scalar(
+            "SELECT event_id || employee_id || target || fields_changed || values_digest || outcome || actor FROM audit_log",
+        )
+        .fetch_all(&s.pool)
+        .await
+        .unwrap();
+        let raw = raw.join("\n");
+        for value in secret_values {
+            assert!(!shown.contains(value), "audit entry shows {value}");
+            assert!(!raw.contains(value), "audit table holds {value}");
+        }
+    }
+
+    async fn audit_log_is_append_only(ctx) {
+        let s = &ctx.store;
+        s.record_outcome("e1", "vault", "ev-1", Outcome::DeadLettered).await.unwrap();
+        let update = sqlx::query("UPDATE audit_log SET actor = 'mallory'").execute(&s.pool).await;
+        assert!(update.is_err(), "update must be refused");
+        let delete = sqlx::query("DELETE FROM audit_log").execute(&s.pool).await;
+        assert!(delete.is_err(), "delete must be refused");
+        assert_eq!(s.audit(None, 10).await.unwrap()[0].actor, WORKER_ACTOR);
+    }
+
+    async fn prune_removes_only_old_processed_rows(ctx) {
+        let s = &ctx.store;
+        let f = fields(json!({"email": "x@example.com"}));
+        assert!(s.record_applied("e1", "vault", "old-applied", 1, &f, &names(&["email"]), Outcome::Applied).await.unwrap());
+        s.record_outcome("e1", "vault", "old-stale", Outcome::Stale).await.unwrap();
+        s.record_outcome("e1", "sitevault", "old-dead", Outcome::DeadLettered).await.unwrap();
+        assert!(s.record_applied("e1", "vault", "new-applied", 2, &f, &[], Outcome::Unchanged).await.unwrap());
+        s.record_outcome("e1", "vault", "new-unlinked", Outcome::Unlinked).await.unwrap();
+        s.link_account("e1", "vault", "V-1").await.unwrap();
+        for old in ["old-applied", "old-stale", "old-dead"] {
+            backdate(s, old, time::Duration::days(10)).await;
+        }
+        backdate(s, "new-unlinked", time::Duration::days(2)).await;
+
+        assert_eq!(s.prune(time::Duration::days(7)).await.unwrap(), 3);
+        for old in ["old-applied", "old-stale"] {
+            assert_eq!(s.outcome_of(old, "vault").await.unwrap(), None, "{old}");
+        }
+        assert_eq!(s.outcome_of("old-dead", "sitevault").await.unwrap(), None);
+        assert_eq!(s.outcome_of("new-applied", "vault").await.unwrap(), Some(Outcome::Unchanged));
+        assert_eq!(s.outcome_of("new-unlinked", "vault").await.unwrap(), Some(Outcome::Unlinked));
+        assert_eq!(s.prune(time::Duration::days(7)).await.unwrap(), 0);
+
+        // Audit, last-applied state and links survive.
+        assert_eq!(s.audit(Some("e1"), 10).await.unwrap().len(), 3);
+        assert_eq!(s.last_applied("e1", "vault").await.unwrap().unwrap().sequence, 2);
+        assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
+    }
+}
+
+#[test]
+fn digest_is_stable_regardless_of_key_order() {
+    let a = fields(json!({"a": 1, "b": {"c": [2, {"d": null, "e": "x"}]}}));
+    let mut b = Map::new();
+    b.insert("b".into(), json!({"c": [2, {"e": "x", "d": null}]}));
+    b.insert("a".into(), json!(1));
+    assert_eq!(digest(&a), digest(&b));
+    // SHA-256 of the canonical text {"a":1,"b":{"c":[2,{"d":null,"e":"x"}]}}.
+    assert_eq!(
+        digest(&a),
+        "10ce63f8421e705c9b2c065381ac8b984e9151f7b3422b601faaa4b864c3385d"
+    );
+    assert_eq!(
+        digest(&Map::new()),
+        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    );
+
+    // Values, array order and types all count.
+    let c = fields(json!({"a": 1, "b": {"c": [{"d": null, "e": "x"}, 2]}}));
+    let d = fields(json!({"a": "1", "b": {"c": [2, {"d": null, "e": "x"}]}}));
+    assert_ne!(digest(&a), digest(&c));
+    assert_ne!(digest(&a), digest(&d));
+}
+
+#[test]
+fn outcome_names_round_trip() {
+    for outcome in Outcome::ALL {
+        assert_eq!(outcome.as_str().parse::<Outcome>().unwrap(), outcome);
+        assert_eq!(outcome.to_string(), outcome.as_str());
+    }
+    assert_eq!(Outcome::DeadLettered.as_str(), "dead_lettered");
+    assert!(matches!(
+        "nope".parse::<Outcome>(),
+        Err(StoreError::UnknownOutcome(_))
+    ));
+}
+
+fn assert_hides(err: &StoreError, secret: &str) {
+    let shown = format!("{err} / {err:?}");
+    assert!(!shown.contains(secret), "password leaked: {shown}");
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        assert!(
+            !format!("{inner} / {inner:?}").contains(secret),
+            "password leaked by source"
+        );
+        source = inner.source();
+    }
+}
+
+#[tokio::test]
+async fn errors_from_bad_postgres_urls_hide_the_password() {
+    let secret = "Sup3rS3cretPw";
+    // Unparsable (port out of range).
+    let err = Store::connect(&format!("postgres://hrsync:{secret}@127.0.0.1:99999/test"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("hrsync:***@"), "{err}");
+    assert_hides(&err, secret);
+
+    // Nothing listening (connect with a short deadline instead of the default).
+    let err = connect::connect(
+        &format!("postgres://hrsync:{secret}@127.0.0.1:1/test?password={secret}x"),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err}");
+    assert_hides(&err, secret);
+
+    // Percent-encoded password, server reached (when it is) but the role is unknown.
+    if let Some(base) = postgres_base_url() {
+        let host = base.split('@').nth(1).unwrap_or("127.0.0.1:5432/test");
+        let err = Store::connect(&format!(
+            "postgres://no_such_role_{}:{secret}%21@{host}",
+            unique()
+        ))
+        .await
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Connect { .. }), "{err}");
+        assert_hides(&err, secret);
+    }
+
+    // Unknown scheme: only the scheme is echoed.
+    let err = Store::connect(&format!("mysql://root:{secret}@localhost/db"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
+    assert_hides(&err, secret);
+}
+
+#[tokio::test]
+async fn sqlite_file_and_folder_are_created() {
+    let folder = std::env::temp_dir().join(format!("hrsync-store-{}", unique()));
+    let file = folder.join("deep/er/state.db");
+    let store = Store::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    assert!(file.exists());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    store.close().await;
+    std::fs::remove_dir_all(folder).ok();
+
+    let memory = Store::connect("sqlite::memory:").await.unwrap();
+    memory.link_account("e1", "vault", "V-1").await.unwrap();
+    assert_eq!(
+        memory.account("e1", "vault").await.unwrap().as_deref(),
+        Some("V-1")
+    );
+}
