@@ -34,7 +34,7 @@ pub struct Metrics {
     pub breaker_transitions: IntCounterVec,
     /// Messages sent to the delayed-retry queue, by `kind` (deferred, parked).
     pub deferrals: IntCounterVec,
-    /// Latest `X-VaultAPI-BurstLimitRemaining`, by `target`.
+    /// Latest `X-VaultAPI-BurstLimitRemaining` (Vault and SiteVault), by `target`.
     pub vault_burst_remaining: IntGaugeVec,
 }
 

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// A running worker.
 pub struct Worker {
     pub metrics: Arc<Metrics>,
+    pub applier: Arc<Applier>,
     pub health: Arc<Health>,
     /// Where `/metrics`, `/healthz` and `/readyz` answer.
     pub http_addr: SocketAddr,
@@ -155,6 +156,7 @@ impl Worker {
         let store = open_store(&config).await?;
         let applier = Arc::new(build_applier(&config, store.clone(), metrics.clone())?);
         let health = Arc::new(Health::new(applier.clone()));
+        let applier_handle = applier.clone();
         let password = config
             .rabbitmq
             .password
@@ -188,6 +190,7 @@ impl Worker {
         tracing::info!(http = %http_addr, "hrsync worker started");
         Ok(Worker {
             metrics,
+            applier: applier_handle,
             health,
             http_addr,
             shutdown,

@@ -310,6 +310,12 @@ impl Applier {
             .target_config_problem
             .with_label_values(&[label])
             .set(i64::from(target.config_problem().is_some()));
+        if let Some(remaining) = target.rate_limit_remaining() {
+            self.metrics
+                .vault_burst_remaining
+                .with_label_values(&[label])
+                .set(remaining);
+        }
         match attempted.result {
             Ok(Applied::Changed(fields)) => TargetOutcome::Applied(fields),
             Ok(Applied::Unchanged) => TargetOutcome::Unchanged,

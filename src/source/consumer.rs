@@ -53,10 +53,16 @@ struct Job {
 
 impl Consumer {
     /// Consumes until `shutdown` is cancelled, reconnecting after broker trouble.
+    ///
+    /// The slots and lanes outlive sessions: a message still being applied when its
+    /// connection died keeps its employee's lane, so the redelivered copy (and everything
+    /// after it) waits for it instead of racing it.
     pub async fn run(&self, shutdown: CancellationToken) {
         let mut delay = Duration::from_millis(250);
+        let slots = Arc::new(Semaphore::new(self.worker.concurrency));
+        let lanes = Lanes::default();
         while !shutdown.is_cancelled() {
-            match self.session(&shutdown).await {
+            match self.session(&shutdown, &slots, &lanes).await {
                 Ok(()) => break,
                 Err(e) => {
                     self.set_consuming(false);
@@ -78,7 +84,12 @@ impl Consumer {
     }
 
     /// One connection's life. `Ok` only after a clean shutdown.
-    async fn session(&self, shutdown: &CancellationToken) -> Result<(), lapin::Error> {
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        slots: &Arc<Semaphore>,
+        lanes: &Lanes,
+    ) -> Result<(), lapin::Error> {
         let connection =
             super::connect(&self.rabbitmq, &self.password, &self.connection_name).await?;
         let consume_channel = connection.create_channel().await?;
@@ -101,8 +112,6 @@ impl Consumer {
         self.set_consuming(true);
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
-        let slots = Arc::new(Semaphore::new(self.worker.concurrency));
-        let lanes = Lanes::default();
         let result = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),

@@ -131,4 +131,9 @@ pub trait Target: Send + Sync {
     fn config_problem(&self) -> Option<String> {
         None
     }
+
+    /// Calls left in the target's rate-limit window, where the target reports it.
+    fn rate_limit_remaining(&self) -> Option<i64> {
+        None
+    }
 }

@@ -93,6 +93,7 @@ impl VeevaSession {
     ) -> Result<Value, TargetError> {
         let mut relogged = false;
         loop {
+            self.pace().await;
             let session_id = self.session_id().await?;
             let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
             let request = self
@@ -133,6 +134,21 @@ impl VeevaSession {
                 .body(body.clone())
         })
         .await
+    }
+
+    /// Slows down while Vault's burst headroom is below the reserve.
+    async fn pace(&self) {
+        let Some(remaining) = self.burst_remaining() else {
+            return;
+        };
+        if remaining < i64::from(self.config.burst_reserve) {
+            tracing::debug!(
+                target_api = "vault",
+                remaining,
+                "burst limit close; slowing down"
+            );
+            tokio::time::sleep(self.config.burst_pause).await;
+        }
     }
 
     async fn session_id(&self) -> Result<String, TargetError> {

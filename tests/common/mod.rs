@@ -126,6 +126,24 @@ impl Harness {
         adjust: impl FnOnce(&mut Config),
         sim_config: SimulatorConfig,
     ) -> Harness {
+        Self::setup(store_kind, adjust, sim_config, true).await
+    }
+
+    /// Broker topology, simulator and store, but no worker: for tests that run the worker
+    /// as a separate process ([`Harness::spawn_worker`]).
+    pub async fn start_without_worker(
+        store_kind: StoreKind,
+        sim_config: SimulatorConfig,
+    ) -> Harness {
+        Self::setup(store_kind, |_| {}, sim_config, false).await
+    }
+
+    async fn setup(
+        store_kind: StoreKind,
+        adjust: impl FnOnce(&mut Config),
+        sim_config: SimulatorConfig,
+        with_worker: bool,
+    ) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_addr = sim_listener.local_addr().unwrap();
@@ -181,12 +199,16 @@ impl Harness {
             .await
             .unwrap();
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let worker = Worker::start(config.clone(), listener).await.unwrap();
+        let worker = if with_worker {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            Some(Worker::start(config.clone(), listener).await.unwrap())
+        } else {
+            None
+        };
         let harness = Harness {
             config,
             sim_url,
-            worker: Some(worker),
+            worker,
             connection,
             channel,
             http: reqwest::Client::new(),
@@ -194,7 +216,9 @@ impl Harness {
             unique,
             sim_stop,
         };
-        harness.wait_until_consuming().await;
+        if with_worker {
+            harness.wait_until_consuming().await;
+        }
         harness
     }
 
@@ -493,7 +517,291 @@ impl Harness {
     }
 }
 
+// --- the worker as a separate process --------------------------------------------------------
+
+/// A worker process running the real binary with this harness's names.
+pub struct WorkerProcess {
+    pub child: std::process::Child,
+    pub http: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Harness {
+    /// The shipped configuration, pointed at this harness's queues, simulator and store.
+    pub fn process_config(&self, http_port: u16) -> String {
+        let rabbit = &self.config.rabbitmq;
+        let text = std::fs::read_to_string("config/hrsync.toml").unwrap();
+        let mut replaced = text
+            .replace(
+                "exchange = \"hr.events\"",
+                &format!("exchange = \"{}\"", rabbit.exchange),
+            )
+            .replace(
+                "queue = \"hrsync.events\"",
+                &format!("queue = \"{}\"", rabbit.queue),
+            )
+            .replace(
+                "dead_letter_exchange = \"hrsync.dead-letter\"",
+                &format!("dead_letter_exchange = \"{}\"", rabbit.dead_letter_exchange),
+            )
+            .replace(
+                "dead_letter_queue = \"hrsync.dead-letter\"",
+                &format!("dead_letter_queue = \"{}\"", rabbit.dead_letter_queue),
+            )
+            .replace(
+                "prefetch = 32",
+                &format!(
+                    "prefetch = 32\nconnection_name = \"{}\"",
+                    rabbit.connection_name
+                ),
+            )
+            .replace(
+                "reconnect_max_delay = \"30s\"",
+                "reconnect_max_delay = \"1s\"",
+            )
+            .replace(
+                "base_url = \"http://127.0.0.1:8099\"",
+                &format!("base_url = \"{}\"", self.sim_url),
+            )
+            .replace(
+                "url = \"sqlite://data/hrsync.db\"",
+                &format!("url = \"{}\"", self.config.store.url),
+            )
+            .replace(
+                "listen = \"127.0.0.1:9464\"",
+                &format!("listen = \"127.0.0.1:{http_port}\""),
+            )
+            .replace("shutdown_grace = \"25s\"", "shutdown_grace = \"10s\"")
+            .replace("initial_delay = \"200ms\"", "initial_delay = \"20ms\"")
+            .replace("max_delay = \"10s\"", "max_delay = \"200ms\"")
+            .replace(
+                "deferral_delays = [\"30s\", \"2m\", \"10m\", \"30m\"]",
+                "deferral_delays = [\"1s\"]",
+            )
+            .replace("park_delay = \"1m\"", "park_delay = \"1s\"")
+            .replace("rate_limit_per_second = 10", "rate_limit_per_second = 1000")
+            .replace("concurrency = 8", "concurrency = 16");
+        if let Ok(url) = std::env::var("HRSYNC_TEST_AMQP_URL") {
+            replaced = replaced.replace(
+                "url = \"amqp://127.0.0.1:5672/%2f\"",
+                &format!("url = \"{url}\""),
+            );
+        }
+        replaced
+    }
+
+    /// Starts `hrsync run` as a child process and waits until it consumes.
+    pub async fn spawn_worker(&self, name: &str) -> WorkerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("{}-proc", self.unique));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, self.process_config(port)).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("HRSYNC_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let process = WorkerProcess {
+            child,
+            http: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ready = self
+                .http
+                .get(format!("{}/readyz", process.http))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker process never became ready; log: {}",
+                std::fs::read_to_string(&process.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Closes this harness's worker connections from the broker side, as a broker restart
+    /// or a network cut would. Returns how many were closed.
+    pub fn force_close_worker_connections(&self) -> usize {
+        let listing = std::process::Command::new("rabbitmqctl")
+            .args([
+                "list_connections",
+                "-q",
+                "--no-table-headers",
+                "pid",
+                "client_properties",
+            ])
+            .output()
+            .expect("rabbitmqctl");
+        let text = String::from_utf8_lossy(&listing.stdout);
+        let mut closed = 0;
+        for line in text
+            .lines()
+            .filter(|l| l.contains(&self.config.rabbitmq.connection_name))
+        {
+            let pid = line.split_whitespace().next().unwrap();
+            let status = std::process::Command::new("rabbitmqctl")
+                .args(["close_connection", pid, "test: forced close"])
+                .output()
+                .expect("rabbitmqctl");
+            if status.status.success() {
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Vault PUTs that succeeded, as user id → titles in arrival order.
+    pub async fn vault_titles(&self) -> BTreeMap<String, Vec<String>> {
+        let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for request in self.writes("vault", "PUT").await {
+            if request["status"] != 200 {
+                continue;
+            }
+            let id = request["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+            if let Some((_, title)) = form(&request)
+                .into_iter()
+                .find(|(k, _)| k == "user_title__v")
+            {
+                titles.entry(id).or_default().push(title);
+            }
+        }
+        titles
+    }
+
+    /// SuperOffice PATCHes that succeeded, as associate id → titles in arrival order.
+    pub async fn superoffice_titles(&self) -> BTreeMap<String, Vec<String>> {
+        let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for request in self.writes("superoffice", "PATCH").await {
+            if request["status"] != 200 {
+                continue;
+            }
+            let id = request["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string();
+            let ops = body_json(&request);
+            if let Some(op) = ops
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|op| op["op"] == "replace" && op["path"] == "/Person/Title")
+            {
+                titles
+                    .entry(id)
+                    .or_default()
+                    .push(op["value"].as_str().unwrap().to_string());
+            }
+        }
+        titles
+    }
+
+    /// Asserts that every one of `employees` got titles 1..=`events_each`, each once, in
+    /// order, in Vault and SuperOffice.
+    pub async fn assert_applied_exactly_once_in_order(&self, employees: usize, events_each: u64) {
+        let expected: Vec<String> = (1..=events_each).map(|n| format!("Title {n}")).collect();
+        let vault = self.vault_titles().await;
+        let superoffice = self.superoffice_titles().await;
+        for i in 0..employees {
+            let (vault_id, _, associate) = account_ids(i);
+            assert_eq!(
+                vault.get(&vault_id),
+                Some(&expected),
+                "Vault user {vault_id}"
+            );
+            assert_eq!(
+                superoffice.get(&associate),
+                Some(&expected),
+                "SuperOffice user {associate}"
+            );
+        }
+    }
+
+    /// Waits until every employee's last title arrived at Vault and SuperOffice.
+    pub async fn wait_for_titles(&self, employees: usize, last: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        let want = format!("Title {last}");
+        loop {
+            let vault = self.vault_titles().await;
+            let superoffice = self.superoffice_titles().await;
+            let done = (0..employees)
+                .filter(|i| {
+                    let (v, _, s) = account_ids(*i);
+                    vault.get(&v).and_then(|t| t.last()) == Some(&want)
+                        && superoffice.get(&s).and_then(|t| t.last()) == Some(&want)
+                })
+                .count();
+            if done == employees {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {done} of {employees} employees reached {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 // --- events ---------------------------------------------------------------------------------
+
+/// The simulator's seeded accounts of person `i`: Vault user, SiteVault person, SuperOffice associate.
+pub fn account_ids(i: usize) -> (String, String, String) {
+    (
+        format!("{}", 25001 + i),
+        format!("V0B{:012}", 1001 + i),
+        format!("{}", 981 + i),
+    )
+}
+
+/// A mover for staff member `i` whose title is `Title {sequence}`, so every event changes
+/// something and the simulator log shows which event each write came from.
+pub fn staff_mover(i: usize, sequence: u64) -> Value {
+    let (vault, sitevault, superoffice) = account_ids(i);
+    let employee = format!("E{}", 200000 + i);
+    json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.mover", "subject": employee, "time": "2026-11-22T09:15:00Z",
+        "sequence": sequence,
+        "data": {
+            "employee_id": employee,
+            "person": {
+                "first_name": "Test", "last_name": format!("Person{i}"),
+                "email": format!("staff{i}@verteo.example"), "title": format!("Title {sequence}"),
+                "department": "Clinical Operations"
+            },
+            "roles": ["cra"], "sites": ["US-NC-0002"],
+            "accounts": {
+                "vault": {"user_id": vault},
+                "sitevault": {"person_id": sitevault},
+                "superoffice": {"associate_id": superoffice}
+            }
+        }
+    })
+}
 
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

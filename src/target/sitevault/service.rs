@@ -58,4 +58,8 @@ impl Target for SiteVaultTarget {
     fn config_problem(&self) -> Option<String> {
         self.session.config_problem()
     }
+
+    fn rate_limit_remaining(&self) -> Option<i64> {
+        self.session.burst_remaining()
+    }
 }

@@ -40,7 +40,8 @@ impl SuperOfficeTarget {
         }
     }
 
-    async fn send(&self, request: PreparedRequest) -> Result<Answer, TargetError> {
+    /// Sends one call; the event id goes along as `X-Correlation-Id` for tracing.
+    async fn send(&self, request: PreparedRequest, event_id: &str) -> Result<Answer, TargetError> {
         self.limiter.until_ready().await;
         let mut builder = self
             .http
@@ -49,7 +50,8 @@ impl SuperOfficeTarget {
                 format!("{}{}", self.base_url, request.path),
             )
             .header("Authorization", self.authorization.expose())
-            .header("Accept", "application/json");
+            .header("Accept", "application/json")
+            .header("X-Correlation-Id", event_id);
         if let Some(token) = &self.app_token {
             builder = builder.header("SO-AppToken", token.expose());
         }
@@ -62,7 +64,9 @@ impl SuperOfficeTarget {
     }
 
     async fn read(&self, change: &Change) -> Result<Value, TargetError> {
-        let answer = self.send(get_user(&change.account_id)?).await?;
+        let answer = self
+            .send(get_user(&change.account_id)?, &change.event_id)
+            .await?;
         if !answer.status.is_success() {
             return Err(answer.status_error());
         }
@@ -84,7 +88,9 @@ impl Target for SuperOfficeTarget {
             if ops.is_empty() {
                 return Ok(Applied::Unchanged);
             }
-            let answer = self.send(patch_user(&change.account_id, &ops)?).await?;
+            let answer = self
+                .send(patch_user(&change.account_id, &ops)?, &change.event_id)
+                .await?;
             match answer.status {
                 status if status.is_success() => return Ok(Applied::Changed(changed)),
                 StatusCode::CONFLICT => {

@@ -32,6 +32,13 @@ pub struct VaultConfig {
         with = "humantime_serde"
     )]
     pub login_cooldown: Duration,
+    /// When Vault reports fewer calls than this left in its burst window, hrsync slows
+    /// down (`burst_pause` before each call) instead of running into the limit, where
+    /// Vault delays every response for the rest of the window.
+    #[serde(default = "VaultConfig::default_burst_reserve")]
+    pub burst_reserve: u32,
+    #[serde(default = "VaultConfig::default_burst_pause", with = "humantime_serde")]
+    pub burst_pause: Duration,
 }
 
 impl VaultConfig {
@@ -46,6 +53,12 @@ impl VaultConfig {
     }
     fn default_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    fn default_burst_reserve() -> u32 {
+        100
+    }
+    fn default_burst_pause() -> Duration {
+        Duration::from_millis(500)
     }
     fn default_login_cooldown() -> Duration {
         Duration::from_secs(15 * 60)

@@ -66,4 +66,8 @@ impl Target for VaultTarget {
     fn config_problem(&self) -> Option<String> {
         self.session.config_problem()
     }
+
+    fn rate_limit_remaining(&self) -> Option<i64> {
+        self.session.burst_remaining()
+    }
 }
