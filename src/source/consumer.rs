@@ -150,7 +150,7 @@ impl Consumer {
         };
         self.set_consuming(false);
         if result.is_ok() {
-            self.drain(&consume_channel, &deliveries.tag(), &slots)
+            self.drain(&consume_channel, &deliveries.tag(), slots)
                 .await;
         }
         close(&connection).await;
