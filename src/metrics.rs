@@ -22,7 +22,7 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     /// Dead letters published, by `target` (or `none`) and `reason`.
     pub dead_letters: IntCounterVec,
-    /// Messages being handled now.
+    /// Messages received and not yet settled (handled, or waiting in an employee's lane).
     pub in_flight: IntGauge,
     /// 1 while connected to RabbitMQ and consuming.
     pub consuming: IntGauge,
@@ -92,8 +92,11 @@ impl Metrics {
             &["target", "reason"],
         )
         .expect("valid metric");
-        let in_flight = IntGauge::new("hrsync_events_in_flight", "Messages being handled now")
-            .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "hrsync_events_in_flight",
+            "Messages received and not yet settled",
+        )
+        .expect("valid metric");
         let consuming = IntGauge::new(
             "hrsync_consuming",
             "1 while connected to RabbitMQ and consuming",

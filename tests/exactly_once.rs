@@ -93,14 +93,13 @@ async fn a_mover_arriving_after_a_newer_leaver_is_stale_and_the_leaver_state_sta
 
 #[tokio::test]
 async fn a_thousand_events_over_a_hundred_employees_apply_in_order_and_once() {
-    let h = Harness::start_with(|c| c.worker.concurrency = 16, SimulatorConfig::default()).await;
+    let h = Harness::start_with(|c| c.worker.concurrency = 16, roomy_simulator()).await;
     let (employees, events_each) = (100, 10);
     // Interleaved as a busy HR feed would be: every employee's 1st change, then every 2nd…
-    for sequence in 1..=events_each {
-        for i in 0..employees {
-            h.publish(&staff_mover(i, sequence)).await;
-        }
-    }
+    let events: Vec<_> = (1..=events_each)
+        .flat_map(|sequence| (0..employees).map(move |i| staff_mover(i, sequence)))
+        .collect();
+    h.publish_all(&events).await;
     h.wait_for_titles(employees, events_each, std::time::Duration::from_secs(180))
         .await;
     h.wait_idle().await;

@@ -264,6 +264,7 @@ impl Applier {
             &self.retry,
             || async {
                 let (allowed, transition) = breaker.allow();
+                let probing = transition.is_some();
                 self.note_transition(kind, transition);
                 if !allowed {
                     return Err(TargetError::transient(
@@ -285,7 +286,14 @@ impl Applier {
                     Err(_) => None,
                 };
                 self.note_transition(kind, transition);
-                result
+                match result {
+                    // A failed probe means the target is still down: park, do not spend a round.
+                    Err(e) if probing && e.is_transient() => Err(TargetError::transient(
+                        CIRCUIT_OPEN,
+                        format!("{kind} probe failed: {}", e.code),
+                    )),
+                    other => other,
+                }
             },
             |err, delay| {
                 self.metrics

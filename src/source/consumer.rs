@@ -126,6 +126,7 @@ impl Consumer {
                     )))
                 }
             };
+            self.metrics.in_flight.inc();
             let decoded = self.decode(&delivery);
             let lane = decoded.as_ref().ok().map(|event| event.subject.clone());
             let job = Job { delivery, decoded };
@@ -150,8 +151,7 @@ impl Consumer {
         };
         self.set_consuming(false);
         if result.is_ok() {
-            self.drain(&consume_channel, &deliveries.tag(), slots)
-                .await;
+            self.drain(&consume_channel, &deliveries.tag(), slots).await;
         }
         close(&connection).await;
         result
@@ -190,7 +190,6 @@ impl Consumer {
 
     /// Applies (or rejects) one message and settles it with the broker.
     async fn handle(&self, job: Job, channel: &Channel) {
-        self.metrics.in_flight.inc();
         let (event_id, employee_id) = match &job.decoded {
             Ok(event) => (Some(event.id.clone()), Some(event.subject.clone())),
             Err(e) => (e.event_id.clone(), e.employee_id.clone()),
@@ -212,6 +211,7 @@ impl Consumer {
         }
         .instrument(span)
         .await;
+        // Counted from delivery (including time waiting in a lane) to settlement.
         self.metrics.in_flight.dec();
     }
 

@@ -26,7 +26,10 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
-const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// One connection: SQLite allows one writer at a time, and writers that contend for the
+/// lock wait in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing in
+/// the pool instead keeps every statement's wait as short as the statement before it.
+const SQLITE_MAX_CONNECTIONS: u32 = 1;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 
 pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Store, StoreError> {

@@ -244,6 +244,30 @@ impl Harness {
         .unwrap();
     }
 
+    /// Publishes many events, pipelined: all sent, then all confirms awaited (a quorum
+    /// queue confirms after its log is synced, so one-by-one would be slow).
+    pub async fn publish_all(&self, events: &[Value]) {
+        for event in events {
+            let body = event.to_string();
+            let properties = BasicProperties::default()
+                .with_content_type("application/cloudevents+json".into())
+                .with_delivery_mode(2);
+            let _pending = self
+                .channel
+                .basic_publish(
+                    self.config.rabbitmq.exchange.as_str().into(),
+                    event["type"].as_str().unwrap().into(),
+                    Default::default(),
+                    body.as_bytes(),
+                    properties,
+                )
+                .await
+                .unwrap();
+        }
+        let returned = self.channel.wait_for_confirms().await.unwrap();
+        assert!(returned.is_empty());
+    }
+
     pub async fn publish_raw(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
         publish::publish_raw(
             &self.channel,
@@ -453,9 +477,23 @@ impl Harness {
         declared.message_count()
     }
 
-    /// Waits until the work queue is empty and nothing is in flight.
+    /// Messages waiting in the work queue and in the delayed-retry queues.
+    pub async fn pending(&self) -> u32 {
+        let mut total = self.queue_depth(&self.config.rabbitmq.queue).await;
+        for delay in self.config.retry.all_delays() {
+            let queue = hrsync::source::topology::retry_queue(&self.config.rabbitmq, delay);
+            total += self.queue_depth(&queue).await;
+        }
+        total
+    }
+
+    /// Waits until the work and retry queues are empty and nothing is in flight.
     pub async fn wait_idle(&self) {
-        let deadline = Instant::now() + WAIT;
+        self.wait_idle_within(WAIT).await
+    }
+
+    pub async fn wait_idle_within(&self, within: Duration) {
+        let deadline = Instant::now() + within;
         loop {
             let depth = self.queue_depth(&self.config.rabbitmq.queue).await;
             if depth == 0 && self.worker().metrics.in_flight.get() == 0 {
@@ -634,6 +672,63 @@ impl Harness {
         }
     }
 
+    /// A sample of a worker process's `/metrics`.
+    pub async fn process_metric(&self, process: &WorkerProcess, name: &str, labels: &str) -> f64 {
+        match self
+            .http
+            .get(format!("{}/metrics", process.http))
+            .send()
+            .await
+        {
+            Ok(response) => metric(&response.text().await.unwrap_or_default(), name, labels),
+            Err(_) => 0.0,
+        }
+    }
+
+    /// Changes the process applied to `target` so far.
+    pub async fn process_applied(&self, process: &WorkerProcess, target: &str) -> f64 {
+        let labels = format!(r#"outcome="applied",target="{target}""#);
+        self.process_metric(process, "hrsync_target_outcomes_total", &labels)
+            .await
+    }
+
+    /// Waits until the work queue is empty and the process holds no message.
+    pub async fn wait_process_idle(&self, process: &WorkerProcess, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut quiet = 0;
+        while quiet < 3 {
+            let depth = self.pending().await;
+            let held = self
+                .process_metric(process, "hrsync_events_in_flight", "")
+                .await;
+            quiet = if depth == 0 && held == 0.0 {
+                quiet + 1
+            } else {
+                0
+            };
+            assert!(
+                Instant::now() < deadline,
+                "worker process never became idle (depth {depth}, held {held})"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops a worker process with SIGTERM and waits for it.
+    pub async fn stop_process(&self, mut process: WorkerProcess) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &process.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + WAIT;
+        while process.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = process.child.kill();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Closes this harness's worker connections from the broker side, as a broker restart
     /// or a network cut would. Returns how many were closed.
     pub fn force_close_worker_connections(&self) -> usize {
@@ -764,6 +859,36 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A simulator whose Vault burst limit (2,000 calls per 5 minutes by default, as Vault's
+/// historical one) does not slow load tests down.
+pub fn roomy_simulator() -> SimulatorConfig {
+    SimulatorConfig {
+        burst_limit: 10_000_000,
+        ..SimulatorConfig::default()
+    }
+}
+
+/// Titles per account from logged writes `(title, cut_off)`. A write with no status was cut
+/// off by a killed worker: it may or may not have taken effect, so when the restarted
+/// worker sent the same title again, the two count as one delivery of that change.
+fn settled_titles(log: BTreeMap<String, Vec<(String, bool)>>) -> BTreeMap<String, Vec<String>> {
+    log.into_iter()
+        .map(|(id, writes)| {
+            let mut titles: Vec<String> = Vec::new();
+            let mut previous_cut_off = false;
+            for (title, cut_off) in writes {
+                if previous_cut_off && titles.last() == Some(&title) {
+                    previous_cut_off = cut_off;
+                    continue;
+                }
+                titles.push(title);
+                previous_cut_off = cut_off;
+            }
+            (id, titles)
+        })
+        .collect()
 }
 
 // --- events ---------------------------------------------------------------------------------
