@@ -387,3 +387,39 @@ async fn a_message_with_custom_headers_keeps_them_in_its_dead_letter() {
     assert_eq!(letters[0].header("x-hrsync-reason"), "invalid_event");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_superoffice_conflict_means_read_again_and_patch_again() {
+    let h = Harness::start().await;
+    h.fault(json!({"target": "superoffice", "method": "PATCH", "kind": "status", "status": 409, "times": 1})).await;
+    h.publish(&mover()).await;
+    let patches = h.wait_for_writes("superoffice", "PATCH", 2).await;
+    assert_eq!(patches[0]["status"], 409);
+    assert_eq!(patches[1]["status"], 200);
+    h.wait_idle().await;
+    assert_eq!(h.writes("superoffice", "GET").await.len(), 2, "re-read after the conflict");
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_headroom() {
+    let h = Harness::start().await;
+    // 20 calls left in the window: below the default reserve of 100.
+    h.fault(json!({"target": "vault", "kind": "burst", "limit": 2000, "remaining": 20, "delay_ms": 0})).await;
+    h.publish(&mover()).await;
+    h.wait_for_writes("vault", "PUT", 1).await;
+    let started = std::time::Instant::now();
+    let mut second = mover();
+    second["sequence"] = json!(5);
+    second["data"]["person"]["title"] = json!("Lead CRA");
+    h.publish(&second).await;
+    h.wait_for_writes("vault", "PUT", 2).await;
+    // A lower bound only: the GET and the PUT each waited the 500 ms burst pause.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
+    h.wait_idle().await;
+    let metrics = h.metrics_text().await;
+    let remaining = metric(&metrics, "hrsync_vault_burst_remaining", r#"target="vault""#);
+    assert!(remaining > 0.0 && remaining < 20.0, "remaining {remaining}");
+    h.stop().await;
+}

@@ -175,7 +175,10 @@ impl Simulator {
     }
 
     async fn respond(&self, target: Target, is_auth: bool, request: &ApiRequest) -> Reply {
-        let hit = self.lock().faults.take(target, is_auth, Instant::now());
+        let hit = self
+            .lock()
+            .faults
+            .take(target, is_auth, request.method.as_str(), Instant::now());
         sleep_if_any(hit.latency).await;
         let reply = match hit.outcome {
             Some(outcome) => faults::fault_reply(target, &outcome),

@@ -44,6 +44,9 @@ pub(crate) struct FaultSpec {
     pub target: FaultTarget,
     #[serde(default)]
     pub include_auth: bool,
+    /// Only requests with this HTTP method (e.g. `"PATCH"`); any method when absent.
+    #[serde(default)]
+    pub method: Option<String>,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -122,8 +125,14 @@ impl QueuedFault {
         }
     }
 
-    fn applies_to(&self, target: Target, is_auth: bool) -> bool {
-        self.spec.target.matches(target) && (!is_auth || self.spec.include_auth)
+    fn applies_to(&self, target: Target, is_auth: bool, method: &str) -> bool {
+        self.spec.target.matches(target)
+            && (!is_auth || self.spec.include_auth)
+            && self
+                .spec
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
     }
 
     fn consume(&mut self) {
@@ -169,11 +178,11 @@ impl FaultQueue {
     }
 
     /// Applies the queue to one request, consuming counted faults.
-    pub fn take(&mut self, target: Target, is_auth: bool, now: Instant) -> FaultHit {
+    pub fn take(&mut self, target: Target, is_auth: bool, method: &str, now: Instant) -> FaultHit {
         self.faults.retain(|f| f.is_live(now));
         let mut hit = FaultHit::default();
         for fault in &mut self.faults {
-            if !fault.applies_to(target, is_auth) {
+            if !fault.applies_to(target, is_auth, method) {
                 continue;
             }
             if let Some(latency) = fault.latency {
