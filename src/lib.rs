@@ -26,6 +26,7 @@
 //!   validation.
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
 //!   `/metrics`, `/healthz`, `/readyz` endpoints.
+//! - [`ops`]: the operator commands (held messages today).
 //! - [`simulator`]: an in-memory stand-in for the three target APIs, faithful to their
 //!   documents, for tests and local trials.
 //! - [`worker`]: wires the pieces together and runs until shutdown.
@@ -36,6 +37,7 @@ pub mod event;
 pub mod http;
 pub mod mapping;
 pub mod metrics;
+pub mod ops;
 pub mod simulator;
 pub mod source;
 pub mod store;

@@ -4,8 +4,10 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hrsync::config::{Config, DEFAULT_CONFIG_PATH};
+use hrsync::ops::held;
 use hrsync::simulator::{self, Simulator, SimulatorConfig};
 use hrsync::source::{self, publish};
+use hrsync::store::{HeldFilter, HeldKind};
 use hrsync::worker::Worker;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,76 @@ enum Command {
     },
     /// Load and validate the configuration and its secrets, then exit.
     CheckConfig,
+    /// Future-dated changes waiting to fall due.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Deprovisioning held back by the mass-deprovision guard.
+    Staged {
+        #[command(subcommand)]
+        command: StagedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// List pending scheduled changes, earliest first.
+    List(Selection),
+}
+
+#[derive(Subcommand)]
+enum StagedCommand {
+    /// List staged deprovisioning.
+    List(Selection),
+    /// Apply staged deprovisioning (republished to the work queue; recorded with --actor).
+    Release(Decision),
+    /// Drop staged deprovisioning without applying it (recorded with --actor).
+    Discard(Decision),
+}
+
+#[derive(clap::Args)]
+struct Selection {
+    /// Only this employee.
+    #[arg(long)]
+    employee: Option<String>,
+    /// Only held at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<time::OffsetDateTime>,
+    /// Only held at or before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<time::OffsetDateTime>,
+}
+
+#[derive(clap::Args)]
+struct Decision {
+    #[command(flatten)]
+    selection: Selection,
+    /// Every staged operation (required when no --employee, --since or --until narrows it).
+    #[arg(long)]
+    all: bool,
+    /// Who decides, for the audit log (defaults to $USER).
+    #[arg(long, env = "USER")]
+    actor: String,
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time ({e})"))
+}
+
+impl Selection {
+    fn filter(&self) -> HeldFilter {
+        HeldFilter {
+            employee_id: self.employee.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+
+    fn is_narrowed(&self) -> bool {
+        self.employee.is_some() || self.since.is_some() || self.until.is_some()
+    }
 }
 
 #[tokio::main]
@@ -66,7 +138,56 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Simulator { listen } => run_simulator(listen).await,
         Command::Publish { files } => publish_files(&cli.config, &files).await,
         Command::CheckConfig => check_config(&cli.config),
+        Command::Schedule {
+            command: ScheduleCommand::List(selection),
+        } => list_held(&cli.config, HeldKind::Scheduled, &selection).await,
+        Command::Staged { command } => staged(&cli.config, command).await,
     }
+}
+
+async fn list_held(
+    path: &std::path::Path,
+    kind: HeldKind,
+    selection: &Selection,
+) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let store = hrsync::worker::open_store(&config).await?;
+    let held = store.pending_held(kind, &selection.filter()).await?;
+    let when = if kind == HeldKind::Scheduled {
+        "DUE"
+    } else {
+        "STAGED AT"
+    };
+    println!("{}", held::table(&held, when));
+    Ok(())
+}
+
+async fn staged(path: &std::path::Path, command: StagedCommand) -> anyhow::Result<()> {
+    let (decision, release) = match command {
+        StagedCommand::List(selection) => {
+            return list_held(path, HeldKind::Staged, &selection).await
+        }
+        StagedCommand::Release(decision) => (decision, true),
+        StagedCommand::Discard(decision) => (decision, false),
+    };
+    anyhow::ensure!(
+        decision.all || decision.selection.is_narrowed(),
+        "name what to decide on: --employee, --since/--until, or --all"
+    );
+    let config = load(path)?;
+    let store = hrsync::worker::open_store(&config).await?;
+    let filter = decision.selection.filter();
+    let counts = if release {
+        held::release_staged(&config, &store, &filter, &decision.actor).await?
+    } else {
+        held::discard_staged(&store, &filter, &decision.actor).await?
+    };
+    let verb = if release { "released" } else { "discarded" };
+    println!(
+        "{verb} {} staged operation(s) as {}; {} already decided by someone else",
+        counts.decided, decision.actor, counts.skipped
+    );
+    Ok(())
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {

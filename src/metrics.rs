@@ -3,8 +3,8 @@
 //! their own, so parallel tests do not share counters.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -36,6 +36,16 @@ pub struct Metrics {
     pub deferrals: IntCounterVec,
     /// Latest `X-VaultAPI-BurstLimitRemaining` (Vault and SiteVault), by `target`.
     pub vault_burst_remaining: IntGaugeVec,
+    /// Future-dated changes waiting to fall due.
+    pub scheduled_pending: IntGauge,
+    /// When the next scheduled change falls due (Unix seconds; 0 if none).
+    pub scheduled_next_due: IntGauge,
+    /// Deprovisioning held by the mass-deprovision guard for an operator.
+    pub staged_operations: IntGauge,
+    /// 1 while the mass-deprovision guard holds deprovisioning back.
+    pub deprovision_guard_tripped: IntGauge,
+    /// Time from the event's `time` (recorded in HR) to its handling.
+    pub event_lag: Histogram,
 }
 
 impl Metrics {
@@ -142,8 +152,40 @@ impl Metrics {
             &["target"],
         )
         .expect("valid metric");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let scheduled_pending = gauge(
+            "hrsync_scheduled_pending",
+            "Future-dated changes waiting to fall due",
+        );
+        let scheduled_next_due = gauge(
+            "hrsync_scheduled_next_due_timestamp_seconds",
+            "When the next scheduled change falls due (Unix seconds; 0 if none)",
+        );
+        let staged_operations = gauge(
+            "hrsync_staged_operations",
+            "Deprovisioning held by the mass-deprovision guard for an operator",
+        );
+        let deprovision_guard_tripped = gauge(
+            "hrsync_deprovision_guard_tripped",
+            "1 while the mass-deprovision guard holds deprovisioning back",
+        );
+        let event_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "hrsync_event_lag_seconds",
+                "Time from the event's time (recorded in HR) to its handling",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0,
+            ]),
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(breaker_open.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(scheduled_pending.clone()),
+            Box::new(scheduled_next_due.clone()),
+            Box::new(staged_operations.clone()),
+            Box::new(deprovision_guard_tripped.clone()),
+            Box::new(event_lag.clone()),
             Box::new(breaker_transitions.clone()),
             Box::new(deferrals.clone()),
             Box::new(vault_burst_remaining.clone()),
@@ -176,6 +218,11 @@ impl Metrics {
             breaker_transitions,
             deferrals,
             vault_burst_remaining,
+            scheduled_pending,
+            scheduled_next_due,
+            staged_operations,
+            deprovision_guard_tripped,
+            event_lag,
         }
     }
 

@@ -2,7 +2,8 @@
 //! mapping, metrics, the HTTP endpoints and the consumer — and runs until shutdown.
 //! Tests call [`Worker::start`] in-process with their own config and listener.
 
-use crate::apply::Applier;
+use crate::apply::gate::Gate;
+use crate::apply::{Applier, ApplierParts};
 use crate::config::Config;
 use crate::http::{self, Health};
 use crate::mapping::Mapper;
@@ -31,6 +32,7 @@ pub struct Worker {
     consumer: JoinHandle<()>,
     server: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    releaser: JoinHandle<()>,
 }
 
 /// Forgets processed event ids older than the retention, every `prune_interval`.
@@ -139,14 +141,17 @@ pub fn build_applier(
 ) -> anyhow::Result<Applier> {
     let mapper = Mapper::new(&config.mapping)
         .map_err(|errors| anyhow::anyhow!("invalid mapping:\n  {}", errors.join("\n  ")))?;
-    Ok(Applier::new(
-        build_targets(config)?,
+    let gate =
+        Gate::new(config.schedule.clone(), config.guard.clone()).map_err(anyhow::Error::msg)?;
+    Ok(Applier::new(ApplierParts {
+        targets: build_targets(config)?,
         mapper,
-        config.retry.clone(),
-        &config.breaker,
+        retry: config.retry.clone(),
+        breaker: config.breaker.clone(),
+        gate,
         store,
         metrics,
-    ))
+    }))
 }
 
 impl Worker {
@@ -174,7 +179,19 @@ impl Worker {
                 tracing::error!(error = %e, "HTTP endpoint failed");
             }
         });
-        let pruner = tokio::spawn(prune_forever(store, config.store.clone(), shutdown.clone()));
+        let pruner = tokio::spawn(prune_forever(
+            store.clone(),
+            config.store.clone(),
+            shutdown.clone(),
+        ));
+        let releaser = tokio::spawn(crate::source::release::release_due_forever(
+            config.rabbitmq.clone(),
+            password.clone(),
+            config.schedule.clone(),
+            store,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let consumer = Consumer {
             rabbitmq: config.rabbitmq.clone(),
             worker: config.worker.clone(),
@@ -197,6 +214,7 @@ impl Worker {
             consumer,
             server,
             pruner,
+            releaser,
         })
     }
 
@@ -206,6 +224,7 @@ impl Worker {
         let _ = self.consumer.await;
         let _ = self.server.await;
         let _ = self.pruner.await;
+        let _ = self.releaser.await;
         tracing::info!("hrsync worker stopped");
     }
 }

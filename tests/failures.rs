@@ -397,7 +397,11 @@ async fn a_superoffice_conflict_means_read_again_and_patch_again() {
     assert_eq!(patches[0]["status"], 409);
     assert_eq!(patches[1]["status"], 200);
     h.wait_idle().await;
-    assert_eq!(h.writes("superoffice", "GET").await.len(), 2, "re-read after the conflict");
+    assert_eq!(
+        h.writes("superoffice", "GET").await.len(),
+        2,
+        "re-read after the conflict"
+    );
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
 }
@@ -406,7 +410,10 @@ async fn a_superoffice_conflict_means_read_again_and_patch_again() {
 async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_headroom() {
     let h = Harness::start().await;
     // 20 calls left in the window: below the default reserve of 100.
-    h.fault(json!({"target": "vault", "kind": "burst", "limit": 2000, "remaining": 20, "delay_ms": 0})).await;
+    h.fault(
+        json!({"target": "vault", "kind": "burst", "limit": 2000, "remaining": 20, "delay_ms": 0}),
+    )
+    .await;
     h.publish(&mover()).await;
     h.wait_for_writes("vault", "PUT", 1).await;
     let started = std::time::Instant::now();
@@ -419,7 +426,11 @@ async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_he
     assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
     h.wait_idle().await;
     let metrics = h.metrics_text().await;
-    let remaining = metric(&metrics, "hrsync_vault_burst_remaining", r#"target="vault""#);
+    let remaining = metric(
+        &metrics,
+        "hrsync_vault_burst_remaining",
+        r#"target="vault""#,
+    );
     assert!(remaining > 0.0 && remaining < 20.0, "remaining {remaining}");
     h.stop().await;
 }

@@ -8,6 +8,7 @@
 //! Nothing here knows about RabbitMQ; the source executes the verdict.
 
 mod breaker;
+pub mod gate;
 mod retry;
 mod verdict;
 
@@ -22,7 +23,9 @@ use crate::metrics::Metrics;
 use crate::store::{Outcome, Store, StoreError};
 use crate::target::{Applied, Change, ErrorClass, Target, TargetError, TargetKind};
 use futures_util::future::join_all;
+use gate::{Decision, Gate, Released};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,18 +38,34 @@ pub struct Applier {
     mapper: Mapper,
     retry: RetryConfig,
     store: Store,
+    gate: Gate,
+    /// Whether the mass-deprovision guard is holding leavers back (for one log line).
+    guard_tripped: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
+/// What an [`Applier`] is built from.
+pub struct ApplierParts {
+    pub targets: Vec<Arc<dyn Target>>,
+    pub mapper: Mapper,
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
+    pub gate: Gate,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+}
+
 impl Applier {
-    pub fn new(
-        targets: Vec<Arc<dyn Target>>,
-        mapper: Mapper,
-        retry: RetryConfig,
-        breaker: &BreakerConfig,
-        store: Store,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(parts: ApplierParts) -> Self {
+        let ApplierParts {
+            targets,
+            mapper,
+            retry,
+            breaker,
+            gate,
+            store,
+            metrics,
+        } = parts;
         let breakers = targets
             .iter()
             .map(|t| (t.kind(), Breaker::new(breaker.threshold, breaker.open_for)))
@@ -63,8 +82,65 @@ impl Applier {
             mapper,
             retry,
             store,
+            gate,
+            guard_tripped: AtomicBool::new(false),
             metrics,
         }
+    }
+
+    /// Handles one decoded event: through the gate (effective dating, mass-deprovision
+    /// guard), then applied to every target unless held back.
+    pub async fn handle(&self, event: &HrEvent, released: Released) -> Verdict {
+        let lag = (time::OffsetDateTime::now_utc() - event.time).as_seconds_f64();
+        self.metrics.event_lag.observe(lag.max(0.0));
+        let decision = self
+            .gate
+            .decide(&self.store, event, released, jiff::Timestamp::now())
+            .await;
+        let verdict = match decision {
+            Ok(Decision::Proceed) => {
+                if event.action == Action::Leaver {
+                    self.guard_tripped.store(false, Ordering::Relaxed);
+                }
+                return self.apply(event).await;
+            }
+            Ok(Decision::Scheduled { due }) => {
+                tracing::info!(due = %due, "future-dated change held until it falls due");
+                Verdict::held(event, "scheduled")
+            }
+            Ok(Decision::Staged { allowed }) => {
+                if !self.guard_tripped.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        allowed_per_window = allowed,
+                        "mass-deprovision guard tripped: leavers are staged, not applied, until an operator runs `hrsync staged release` or `hrsync staged discard`"
+                    );
+                }
+                Verdict::held(event, "staged")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "state store unavailable at the gate; deferring");
+                self.store_unavailable(event, &e)
+            }
+        };
+        self.record(&verdict);
+        verdict
+    }
+
+    fn store_unavailable(&self, event: &HrEvent, error: &StoreError) -> Verdict {
+        let reports = self
+            .targets
+            .iter()
+            .map(|t| TargetReport {
+                target: t.kind(),
+                outcome: TargetOutcome::Deferred(Deferral {
+                    target: t.kind(),
+                    parked: false,
+                    code: "store".into(),
+                    detail: error.to_string(),
+                }),
+            })
+            .collect();
+        Verdict::from_reports(event, reports)
     }
 
     pub fn targets(&self) -> &[Arc<dyn Target>] {

@@ -187,6 +187,8 @@ pub struct Verdict {
     pub dead_letters: Vec<DeadLetter>,
     /// Targets to try again after a wait in the delayed-retry queue.
     pub deferred: Vec<Deferral>,
+    /// Held back durably instead of applied: `scheduled` or `staged`.
+    pub held: Option<&'static str>,
 }
 
 impl Verdict {
@@ -210,6 +212,7 @@ impl Verdict {
             reports,
             dead_letters,
             deferred,
+            held: None,
         }
     }
 
@@ -219,13 +222,27 @@ impl Verdict {
             reports: Vec::new(),
             dead_letters: vec![DeadLetter::invalid_event(error)],
             deferred: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// The verdict for an event held back in the store (`scheduled` or `staged`): ack.
+    pub fn held(event: &HrEvent, kind: &'static str) -> Self {
+        Verdict {
+            event_type: event.action.as_str(),
+            reports: Vec::new(),
+            dead_letters: Vec::new(),
+            deferred: Vec::new(),
+            held: Some(kind),
         }
     }
 
     /// One word for the event as a whole: the worst of its targets' outcomes.
     pub fn outcome(&self) -> &'static str {
         let has = |o: &str| self.reports.iter().any(|r| r.outcome.as_str() == o);
-        if self.event_type == "invalid" {
+        if let Some(kind) = self.held {
+            kind
+        } else if self.event_type == "invalid" {
             "invalid"
         } else if !self.dead_letters.is_empty() {
             "dead_lettered"

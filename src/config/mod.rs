@@ -39,6 +39,10 @@ pub struct Config {
     pub breaker: BreakerConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub guard: GuardConfig,
     pub targets: TargetsConfig,
     pub mapping: MappingConfig,
 }
@@ -259,6 +263,66 @@ impl Default for BreakerConfig {
     }
 }
 
+/// Effective dating: when a future-dated change falls due, in the HR system's time zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// IANA time zone the effective dates are meant in, e.g. `Europe/Lisbon`.
+    pub timezone: String,
+    /// Local time on the effective day a leaver is applied (`23:59`: end of the last day).
+    pub leaver_time: String,
+    /// Local time a mover is applied on its effective day.
+    pub mover_time: String,
+    /// Joiners get access this many days before their first day …
+    pub joiner_days_early: u32,
+    /// … at this local time.
+    pub joiner_time: String,
+    /// How often due messages are looked for.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            timezone: "UTC".into(),
+            leaver_time: "23:59".into(),
+            mover_time: "00:00".into(),
+            joiner_days_early: 1,
+            joiner_time: "06:00".into(),
+            poll_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The mass-deprovision guard: past this many leavers in a rolling window, deprovisioning
+/// is staged for an operator instead of applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// At most this many leavers per window …
+    pub max_absolute: u64,
+    /// … or this percentage of known accounts, whichever is lower …
+    pub max_percent: f64,
+    /// … but never fewer than this (small directories).
+    pub floor: u64,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            enabled: true,
+            window: Duration::from_secs(24 * 3600),
+            max_absolute: 50,
+            max_percent: 10.0,
+            floor: 5,
+        }
+    }
+}
+
 /// The state store: SQLite for one replica, PostgreSQL when several share it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -370,6 +434,13 @@ impl Config {
         if self.retry.all_delays().iter().any(|d| d.is_zero()) {
             errors.push("retry.deferral_delays: waits must be above zero".into());
         }
+        self.validate_schedule(errors);
+        if !(0.0..=100.0).contains(&self.guard.max_percent) {
+            errors.push("guard.max_percent: must be between 0 and 100".into());
+        }
+        if self.guard.window.is_zero() {
+            errors.push("guard.window: must be above zero".into());
+        }
         let url = &self.store.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -383,6 +454,30 @@ impl Config {
                 .is_some_and(|userinfo| userinfo.matches(':').count() > 1)
         {
             errors.push("store.url: must not contain a password; use store.password".into());
+        }
+    }
+
+    fn validate_schedule(&self, errors: &mut Vec<String>) {
+        let schedule = &self.schedule;
+        if jiff::tz::TimeZone::get(&schedule.timezone).is_err() {
+            errors.push(format!(
+                "schedule.timezone: unknown time zone {:?}",
+                schedule.timezone
+            ));
+        }
+        for (key, value) in [
+            ("schedule.leaver_time", &schedule.leaver_time),
+            ("schedule.mover_time", &schedule.mover_time),
+            ("schedule.joiner_time", &schedule.joiner_time),
+        ] {
+            if value.parse::<jiff::civil::Time>().is_err() {
+                errors.push(format!(
+                    "{key}: not a time of day like 23:59, got {value:?}"
+                ));
+            }
+        }
+        if schedule.poll_interval.is_zero() {
+            errors.push("schedule.poll_interval: must be above zero".into());
         }
     }
 

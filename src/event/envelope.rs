@@ -86,6 +86,29 @@ impl HrEvent {
     }
 
     /// The CloudEvents `type` of this event (`"hr.employee.mover"`).
+    /// The event as a structured-mode CloudEvent, as held messages are stored and
+    /// republished (whatever mode it arrived in).
+    pub fn to_structured_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.event_type(),
+            "subject": self.subject,
+            "time": self.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "sequence": self.sequence,
+            "datacontenttype": "application/json",
+            "data": self.data,
+        })
+    }
+
+    /// `data.effective_date`, if the event has one.
+    pub fn effective_date(&self) -> Option<&str> {
+        self.data
+            .get("effective_date")
+            .and_then(serde_json::Value::as_str)
+    }
+
     pub fn event_type(&self) -> &'static str {
         self.action.event_type()
     }

@@ -12,6 +12,7 @@
 //! while other employees' messages flow past.
 
 use super::{dead_letter, delayed_retry, headers, topology};
+use crate::apply::gate::{Released, RELEASED};
 use crate::apply::{Applier, DeadLetter, Verdict};
 use crate::config::{RabbitMqConfig, RetryConfig, Secret, WorkerConfig};
 use crate::event::{self, Envelope, HrEvent, InvalidEvent};
@@ -201,7 +202,13 @@ impl Consumer {
         );
         async {
             let verdict = match &job.decoded {
-                Ok(event) => self.applier.apply(event).await,
+                Ok(event) => {
+                    let released =
+                        headers::text(job.delivery.properties.headers().as_ref(), RELEASED);
+                    self.applier
+                        .handle(event, Released::from_header(released.as_deref()))
+                        .await
+                }
                 Err(invalid) => {
                     tracing::warn!(field = %invalid.field, rule = %invalid.rule, "invalid event");
                     self.applier.reject(invalid)

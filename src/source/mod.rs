@@ -9,12 +9,14 @@
 //!   queue), counting rounds in a header.
 //! - [`headers`]: AMQP header tables as JSON, for the event decoder and tools.
 //! - [`publish`]: publishing events, for the `hrsync publish` command and tests.
+//! - [`release`]: republishing held messages — due scheduled changes, released staged ones.
 
 pub mod consumer;
 pub mod dead_letter;
 pub mod delayed_retry;
 pub mod headers;
 pub mod publish;
+pub mod release;
 pub mod topology;
 
 use crate::config::{RabbitMqConfig, Secret};

@@ -23,12 +23,15 @@
 //!
 //! - [`error`]: [`StoreError`], and the URL redaction that keeps passwords out of it.
 //! - `connect`: URL parsing, pool set-up per backend, migrations.
+//! - `held`: messages held back durably — future-dated (`scheduled`) and stopped by the
+//!   mass-deprovision guard (`staged`) — and the guard's admissions.
 //! - `queries`: the reads and writes behind [`Store`]'s methods.
 //! - `digest`: the stable SHA-256 of a field map.
 
 mod connect;
 mod digest;
 pub mod error;
+mod held;
 mod queries;
 
 #[cfg(test)]
@@ -41,6 +44,7 @@ use sqlx::AnyPool;
 
 pub use digest::digest;
 pub use error::StoreError;
+pub use held::{Admission, GuardLimits, HeldFilter, HeldKind, HeldMessage, HeldStatus};
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
 pub const WORKER_ACTOR: &str = "worker";
@@ -60,17 +64,23 @@ pub enum Outcome {
     DeadLettered,
     /// No account could be found or linked for the employee in this target.
     Unlinked,
+    /// An operator released a staged (held-back) deprovisioning.
+    Released,
+    /// An operator discarded a staged deprovisioning.
+    Discarded,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Applied,
         Outcome::Unchanged,
         Outcome::Duplicate,
         Outcome::Stale,
         Outcome::DeadLettered,
         Outcome::Unlinked,
+        Outcome::Released,
+        Outcome::Discarded,
     ];
 
     /// The stored (and logged) name: `applied`, `unchanged`, `duplicate`, `stale`,
@@ -83,6 +93,8 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::DeadLettered => "dead_lettered",
             Outcome::Unlinked => "unlinked",
+            Outcome::Released => "released",
+            Outcome::Discarded => "discarded",
         }
     }
 }

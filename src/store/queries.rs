@@ -171,7 +171,7 @@ impl Store {
         const OP: &str = "record_outcome";
         match outcome {
             Outcome::Duplicate => return Ok(()),
-            Outcome::Applied | Outcome::Unchanged => {
+            Outcome::Applied | Outcome::Unchanged | Outcome::Released | Outcome::Discarded => {
                 return Err(StoreError::InvalidOutcome { outcome, call: OP })
             }
             Outcome::Stale | Outcome::DeadLettered | Outcome::Unlinked => {}
@@ -306,7 +306,10 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    async fn begin_write(&self, op: &'static str) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(super) async fn begin_write(
+        &self,
+        op: &'static str,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -314,7 +317,7 @@ impl Store {
         .map_err(StoreError::query(op))
     }
 
-    async fn insert_audit(
+    pub(super) async fn insert_audit(
         &self,
         tx: &mut Transaction<'static, Any>,
         op: &'static str,
@@ -337,14 +340,14 @@ impl Store {
 }
 
 /// An audit entry on its way in; `fields_changed` is already a JSON array.
-struct AuditRow<'a> {
-    event_id: &'a str,
-    employee_id: &'a str,
-    target: &'a str,
-    fields_changed: &'a str,
-    values_digest: &'a str,
-    outcome: Outcome,
-    at_us: i64,
+pub(super) struct AuditRow<'a> {
+    pub event_id: &'a str,
+    pub employee_id: &'a str,
+    pub target: &'a str,
+    pub fields_changed: &'a str,
+    pub values_digest: &'a str,
+    pub outcome: Outcome,
+    pub at_us: i64,
 }
 
 fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
@@ -378,7 +381,7 @@ pub(super) fn now_us() -> i64 {
     i64::try_from(micros).unwrap_or(i64::MAX)
 }
 
-fn from_us(micros: i64) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn from_us(micros: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
         .map_err(|e| StoreError::Corrupt(format!("time {micros}: {e}")))
 }

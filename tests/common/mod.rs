@@ -171,6 +171,7 @@ impl Harness {
         config.store.url = fresh_store(store_kind, &unique).await;
         config.retry.deferral_delays = vec![Duration::from_secs(1).into()];
         config.retry.park_delay = Duration::from_secs(1);
+        config.schedule.poll_interval = Duration::from_millis(200);
         config.retry.initial_delay = Duration::from_millis(20);
         config.retry.max_delay = Duration::from_millis(200);
         config.retry.budget = Duration::from_secs(10);
@@ -617,6 +618,10 @@ impl Harness {
                 "deferral_delays = [\"1s\"]",
             )
             .replace("park_delay = \"1m\"", "park_delay = \"1s\"")
+            .replace(
+                "[store]",
+                "[schedule]\npoll_interval = \"200ms\"\n\n[store]",
+            )
             .replace("rate_limit_per_second = 10", "rate_limit_per_second = 1000")
             .replace("concurrency = 8", "concurrency = 16");
         if let Ok(url) = std::env::var("HRSYNC_TEST_AMQP_URL") {
@@ -902,6 +907,22 @@ pub fn account_ids(i: usize) -> (String, String, String) {
     )
 }
 
+/// A leaver for staff member `i`, with its three accounts.
+pub fn staff_leaver(i: usize, sequence: u64) -> Value {
+    let (vault, sitevault, superoffice) = account_ids(i);
+    let employee = format!("E{}", 200000 + i);
+    json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.leaver", "subject": employee, "time": "2026-11-22T09:15:00Z",
+        "sequence": sequence,
+        "data": {"employee_id": employee, "accounts": {
+            "vault": {"user_id": vault},
+            "sitevault": {"person_id": sitevault},
+            "superoffice": {"associate_id": superoffice}
+        }}
+    })
+}
+
 /// A mover for staff member `i` whose title is `Title {sequence}`, so every event changes
 /// something and the simulator log shows which event each write came from.
 pub fn staff_mover(i: usize, sequence: u64) -> Value {
@@ -939,7 +960,7 @@ pub fn joiner() -> Value {
         "type": "hr.employee.joiner", "subject": "E100234", "time": "2026-11-22T09:15:00Z",
         "sequence": 1, "datacontenttype": "application/json",
         "data": {
-            "employee_id": "E100234", "effective_date": "2026-12-01",
+            "employee_id": "E100234", "effective_date": "2026-11-02",
             "person": {
                 "first_name": "Ana", "last_name": "Silva", "email": "ana.silva@verteo.example",
                 "username": "ana.silva@verteo.example", "title": "Clinical Research Associate",
@@ -973,7 +994,7 @@ pub fn leaver() -> Value {
         "type": "hr.employee.leaver", "subject": "E100234", "time": "2027-03-31T17:00:00Z",
         "sequence": 9,
         "data": {
-            "employee_id": "E100234", "effective_date": "2027-03-31",
+            "employee_id": "E100234", "effective_date": "2026-11-20",
             "sites": ["US-NC-0002"],
             "accounts": {
                 "vault": {"user_id": 25001},

@@ -1,0 +1,239 @@
+//! The gate before applying: changes that must not be applied *now*.
+//!
+//! - **Effective dating**: a change whose `data.effective_date` lies in the future is held
+//!   as *scheduled* and applied when it falls due (leavers at the end of their last day,
+//!   joiners a configurable number of days early, movers on the day; local time in the
+//!   configured zone). Today or past: now.
+//! - **Newest sequence wins**: any event for an employee supersedes that employee's
+//!   pending scheduled changes with a lower sequence — HR sends the full record each time,
+//!   so a cancelled termination (a mover with a higher sequence) cancels the pending leaver.
+//!   A termination that still stands comes again in HR's newer record.
+//! - **Mass-deprovision guard**: past its allowance of leavers per rolling window (or while
+//!   earlier staged ones wait for an operator), a leaver is held as *staged* for
+//!   `hrsync staged release|discard`. Joiners and movers keep flowing.
+//!
+//! A held message is stored durably before its RabbitMQ message is acked. When released it
+//! is republished with `x-hrsync-released` so it passes the gate it already passed.
+
+use crate::config::{GuardConfig, ScheduleConfig};
+use crate::event::{Action, HrEvent};
+use crate::store::{Admission, GuardLimits, HeldKind, HeldMessage, HeldStatus, Store, StoreError};
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+use time::OffsetDateTime;
+
+/// The header a released message carries, with the gate it already passed.
+pub const RELEASED: &str = "x-hrsync-released";
+
+/// Which gate a republished message already passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    No,
+    /// Due: skip effective dating (the guard still applies).
+    Scheduled,
+    /// An operator released it: skip the guard too.
+    Staged,
+}
+
+impl Released {
+    pub fn from_header(value: Option<&str>) -> Self {
+        match value {
+            Some("scheduled") => Released::Scheduled,
+            Some("staged") => Released::Staged,
+            _ => Released::No,
+        }
+    }
+}
+
+/// What the gate decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Proceed,
+    Scheduled { due: OffsetDateTime },
+    Staged { allowed: u64 },
+}
+
+pub struct Gate {
+    schedule: ScheduleConfig,
+    guard: GuardConfig,
+    zone: TimeZone,
+}
+
+impl Gate {
+    pub fn new(schedule: ScheduleConfig, guard: GuardConfig) -> Result<Gate, String> {
+        let zone =
+            TimeZone::get(&schedule.timezone).map_err(|e| format!("schedule.timezone: {e}"))?;
+        Ok(Gate {
+            schedule,
+            guard,
+            zone,
+        })
+    }
+
+    /// Decides for `event`, holding it in the store if it must wait.
+    pub async fn decide(
+        &self,
+        store: &Store,
+        event: &HrEvent,
+        released: Released,
+        now: Timestamp,
+    ) -> Result<Decision, StoreError> {
+        let superseded = store
+            .supersede_scheduled(event.employee_id(), event.sequence)
+            .await?;
+        if superseded > 0 {
+            tracing::info!(
+                superseded,
+                "newer event supersedes pending scheduled changes"
+            );
+        }
+        if released == Released::No {
+            if let Some(due) = self.due_time(event, now) {
+                store.hold(&held(event, HeldKind::Scheduled, due)).await?;
+                return Ok(Decision::Scheduled { due });
+            }
+        }
+        if self.guard.enabled && event.action == Action::Leaver && released != Released::Staged {
+            let admission = store
+                .admit_deprovision(&event.id, event.employee_id(), self.limits())
+                .await?;
+            if let Admission::Staged { allowed } = admission {
+                let now = OffsetDateTime::now_utc();
+                store.hold(&held(event, HeldKind::Staged, now)).await?;
+                return Ok(Decision::Staged { allowed });
+            }
+        }
+        Ok(Decision::Proceed)
+    }
+
+    fn limits(&self) -> GuardLimits {
+        GuardLimits {
+            window: time::Duration::try_from(self.guard.window).unwrap_or(time::Duration::DAY),
+            max_absolute: self.guard.max_absolute,
+            max_percent: self.guard.max_percent,
+            floor: self.guard.floor,
+        }
+    }
+
+    /// When a future-dated event falls due, or `None` if it is due now.
+    pub fn due_time(&self, event: &HrEvent, now: Timestamp) -> Option<OffsetDateTime> {
+        let effective: Date = event.effective_date()?.parse().ok()?;
+        let today = now.to_zoned_datetime(self.zone.clone()).date();
+        if effective <= today {
+            return None;
+        }
+        let (day, at) = match event.action {
+            Action::Leaver => (effective, &self.schedule.leaver_time),
+            Action::Mover => (effective, &self.schedule.mover_time),
+            Action::Joiner => (
+                effective
+                    .checked_sub(i64::from(self.schedule.joiner_days_early).days())
+                    .ok()?,
+                &self.schedule.joiner_time,
+            ),
+        };
+        let time: Time = at.parse().ok()?;
+        let due = day
+            .to_datetime(time)
+            .to_zoned_datetime(self.zone.clone())
+            .ok()?
+            .timestamp();
+        if due <= now {
+            return None;
+        }
+        OffsetDateTime::from_unix_timestamp_nanos(due.as_nanosecond()).ok()
+    }
+}
+
+fn held(event: &HrEvent, kind: HeldKind, due_at: OffsetDateTime) -> HeldMessage {
+    HeldMessage {
+        event_id: event.id.clone(),
+        kind,
+        employee_id: event.employee_id().to_string(),
+        sequence: event.sequence,
+        action: event.action.as_str().to_string(),
+        due_at,
+        body: event.to_structured_json().to_string(),
+        status: HeldStatus::Pending,
+        decided_by: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Accounts;
+    use serde_json::json;
+
+    fn event(action: Action, effective: &str) -> HrEvent {
+        HrEvent {
+            id: "e".into(),
+            source: "urn:hr".into(),
+            action,
+            subject: "E1".into(),
+            time: OffsetDateTime::UNIX_EPOCH,
+            sequence: 1,
+            data: json!({"employee_id": "E1", "effective_date": effective}),
+            accounts: Accounts::default(),
+        }
+    }
+
+    fn gate(zone: &str) -> Gate {
+        Gate::new(
+            ScheduleConfig {
+                timezone: zone.into(),
+                ..ScheduleConfig::default()
+            },
+            GuardConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_future_leaver_is_due_at_the_end_of_its_last_day_in_the_hr_time_zone() {
+        let due = gate("Europe/Lisbon")
+            .due_time(
+                &event(Action::Leaver, "2027-03-31"),
+                at("2026-11-26T10:00:00Z"),
+            )
+            .unwrap();
+        // Lisbon is on summer time (UTC+1) on 31 March 2027.
+        assert_eq!(due.to_string(), "2027-03-31 22:59:00.0 +00:00:00");
+    }
+
+    #[test]
+    fn a_joiner_is_due_days_early_and_a_mover_on_the_day() {
+        let g = gate("UTC");
+        let now = at("2026-11-26T10:00:00Z");
+        let joiner = g
+            .due_time(&event(Action::Joiner, "2026-12-01"), now)
+            .unwrap();
+        assert_eq!(joiner.to_string(), "2026-11-30 6:00:00.0 +00:00:00");
+        let mover = g
+            .due_time(&event(Action::Mover, "2026-12-01"), now)
+            .unwrap();
+        assert_eq!(mover.to_string(), "2026-12-01 0:00:00.0 +00:00:00");
+    }
+
+    #[test]
+    fn today_and_past_dates_are_due_now() {
+        let g = gate("UTC");
+        let now = at("2026-11-26T10:00:00Z");
+        assert_eq!(g.due_time(&event(Action::Leaver, "2026-11-26"), now), None);
+        assert_eq!(g.due_time(&event(Action::Leaver, "2020-01-01"), now), None);
+        // A joiner starting tomorrow with one day's lead: due today at 06:00, already past.
+        assert_eq!(g.due_time(&event(Action::Joiner, "2026-11-27"), now), None);
+    }
+
+    #[test]
+    fn an_event_without_an_effective_date_is_due_now() {
+        let mut e = event(Action::Mover, "x");
+        e.data = json!({"employee_id": "E1"});
+        assert_eq!(gate("UTC").due_time(&e, at("2026-11-26T10:00:00Z")), None);
+    }
+}

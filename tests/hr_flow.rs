@@ -1,0 +1,218 @@
+//! HR-flow safety: future-dated changes wait for their day, a newer record cancels a
+//! pending termination, and a flood of leavers is staged for an operator instead of
+//! locking out the company.
+
+mod common;
+
+use common::*;
+use hrsync::ops::held::{discard_staged, release_staged};
+use hrsync::simulator::SimulatorConfig;
+use hrsync::store::{HeldFilter, HeldKind};
+use serde_json::json;
+use std::time::Duration;
+
+fn future_leaver() -> serde_json::Value {
+    let mut event = leaver();
+    event["data"]["effective_date"] = json!("2099-03-31");
+    event
+}
+
+#[tokio::test]
+async fn a_future_leaver_waits_in_the_store_and_is_applied_when_due() {
+    for store_kind in BOTH_STORES {
+        let h = Harness::start_on(store_kind, |_| {}, SimulatorConfig::default()).await;
+        let event = future_leaver();
+        h.publish(&event).await;
+        h.wait_idle().await;
+        let store = h.worker().applier.store().clone();
+        let pending = store
+            .pending_held(HeldKind::Scheduled, &HeldFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 1, "{store_kind:?}");
+        assert_eq!(
+            pending[0].due_at.to_string(),
+            "2099-03-31 23:59:00.0 +00:00:00"
+        );
+        assert!(
+            h.writes("vault", "PUT").await.is_empty(),
+            "a future leaver is not applied now"
+        );
+        assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
+
+        // Its day comes (brought forward here): the worker releases and applies it.
+        assert!(store
+            .reschedule(
+                event["id"].as_str().unwrap(),
+                time::OffsetDateTime::now_utc()
+            )
+            .await
+            .unwrap());
+        h.wait_for_writes("vault", "PUT", 1).await;
+        h.wait_idle().await;
+        assert_eq!(
+            h.user("vault", "25001").await["domain_active__v"],
+            false,
+            "{store_kind:?}"
+        );
+        assert!(store
+            .pending_held(HeldKind::Scheduled, &HeldFilter::default())
+            .await
+            .unwrap()
+            .is_empty());
+        let metrics = h.metrics_text().await;
+        assert_eq!(
+            metric(
+                &metrics,
+                "hrsync_events_total",
+                r#"outcome="scheduled",type="leaver""#
+            ),
+            1.0
+        );
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_newer_record_without_the_leave_cancels_the_pending_termination() {
+    let h = Harness::start().await;
+    let termination = future_leaver(); // sequence 9
+    h.publish(&termination).await;
+    h.wait_idle().await;
+    let mut cancelled = mover();
+    cancelled["sequence"] = json!(10);
+    h.publish(&cancelled).await;
+    h.wait_for_writes("vault", "PUT", 1).await;
+    h.wait_idle().await;
+    let store = h.worker().applier.store().clone();
+    assert!(store
+        .pending_held(HeldKind::Scheduled, &HeldFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    // Even if its time came, the superseded termination is gone.
+    assert!(!store
+        .reschedule(
+            termination["id"].as_str().unwrap(),
+            time::OffsetDateTime::now_utc()
+        )
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    h.wait_idle().await;
+    assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
+    h.stop().await;
+}
+
+/// 1,000 known accounts, 500 leavers at once; the guard allows 5 % of known accounts.
+async fn flood_of_leavers() -> Harness {
+    let h = Harness::start_with(
+        |c| {
+            c.guard.max_absolute = 500;
+            c.guard.max_percent = 5.0;
+            c.worker.concurrency = 16;
+        },
+        roomy_simulator(),
+    )
+    .await;
+    let store = h.worker().applier.store().clone();
+    for i in 0..1000 {
+        let (vault, _, _) = account_ids(i);
+        store
+            .link_account(&format!("E{}", 200000 + i), "vault", &vault)
+            .await
+            .unwrap();
+    }
+    let leavers: Vec<_> = (0..500).map(|i| staff_leaver(i, 2)).collect();
+    h.publish_all(&leavers).await;
+    h.wait_idle_within(Duration::from_secs(120)).await;
+    h
+}
+
+#[tokio::test]
+async fn past_the_threshold_leavers_are_staged_and_joiners_and_movers_keep_flowing() {
+    let h = flood_of_leavers().await;
+    assert_eq!(
+        h.writes("vault", "PUT").await.len(),
+        50,
+        "5 % of 1,000 known accounts"
+    );
+    let store = h.worker().applier.store().clone();
+    let staged = store
+        .pending_held(HeldKind::Staged, &HeldFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(staged.len(), 450);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let metrics = h.metrics_text().await;
+    assert_eq!(metric(&metrics, "hrsync_staged_operations", ""), 450.0);
+    assert_eq!(
+        metric(&metrics, "hrsync_deprovision_guard_tripped", ""),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "hrsync_events_total",
+            r#"outcome="staged",type="leaver""#
+        ),
+        450.0
+    );
+
+    // A mover still goes through while the guard holds the leavers.
+    h.publish(&staff_mover(700, 5)).await;
+    h.wait_idle().await;
+    assert!(h.vault_titles().await.contains_key("25701"));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn releasing_staged_leavers_applies_each_exactly_once_and_audits_the_operator() {
+    let h = flood_of_leavers().await;
+    let store = h.worker().applier.store().clone();
+    let counts = release_staged(&h.config, &store, &HeldFilter::default(), "alice")
+        .await
+        .unwrap();
+    assert_eq!(counts.decided, 450);
+    h.wait_idle_within(Duration::from_secs(120)).await;
+    let puts = h.writes("vault", "PUT").await;
+    assert_eq!(puts.len(), 500);
+    let mut users: Vec<&str> = puts.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), 500, "each leaver applied exactly once");
+    let audit = store.audit(None, 5000).await.unwrap();
+    let released = audit
+        .iter()
+        .filter(|e| e.target == "guard" && e.actor == "alice")
+        .count();
+    assert_eq!(released, 450);
+    assert!(store
+        .pending_held(HeldKind::Staged, &HeldFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn discarding_staged_leavers_applies_none_of_them() {
+    let h = flood_of_leavers().await;
+    let store = h.worker().applier.store().clone();
+    let counts = discard_staged(&store, &HeldFilter::default(), "bob")
+        .await
+        .unwrap();
+    assert_eq!(counts.decided, 450);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.wait_idle().await;
+    assert_eq!(h.writes("vault", "PUT").await.len(), 50);
+    let audit = store.audit(None, 5000).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.actor == "bob" && e.outcome.as_str() == "discarded")
+            .count(),
+        450
+    );
+    h.stop().await;
+}
