@@ -1,25 +1,54 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile the release binary against the locked dependencies.
+#
+# hrsync container image.
+#
+#   docker build -t hrsync .
+#   docker run --rm -p 9464:9464 -v hrsync-data:/app/data hrsync run
+#
+# The final image is distroless (glibc, libgcc, CA certificates, tzdata; no shell, no
+# package manager) and runs as the distroless `nonroot` user (uid/gid 65532).
+# Working directory /app: the default configuration path `config/hrsync.toml` and the
+# default state store `sqlite://data/hrsync.db` are relative to it, so /app/config comes
+# with the image (mount your own over it) and /app/data is a volume that must be writable
+# by uid 65532.
+#
+# There is no HEALTHCHECK: the image has no shell and no curl. Liveness and readiness are
+# HTTP endpoints on the metrics port (GET /healthz, GET /readyz on :9464), probed by
+# Kubernetes (deploy/kubernetes/base/deployment.yaml) or by whatever runs the container.
+
+# ---- build stage: the release binary, against the locked dependencies -----------------
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY build.rs ./
+# Only what `cargo build --release --bin hrsync` reads: the manifest and lock file, the
+# build script, the migrations (embedded by sqlx::migrate!) and the sources. tests/,
+# examples/ and docs/ are not needed (Cargo.toml declares no benches, examples or extra
+# targets).
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY migrations ./migrations
 COPY src ./src
-COPY tests ./tests
-RUN cargo build --release --locked --bin hrsync
+# The registry and target caches survive between builds (BuildKit cache mounts); the
+# binary is copied out of the cached target dir so the next stage can take it.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin hrsync \
+    && install -D -m 0755 target/release/hrsync /out/hrsync \
+    && install -d -m 0750 /out/data
 
-# Run stage: a small image with only the binary, its configuration and CA certificates.
-FROM debian:bookworm-slim
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home hrsync
+# ---- run stage ---------------------------------------------------------------------------
+FROM gcr.io/distroless/cc-debian12:nonroot
 WORKDIR /app
-COPY --from=build /src/target/release/hrsync /usr/local/bin/hrsync
+COPY --from=build /out/hrsync /usr/local/bin/hrsync
+# The shipped configuration. config/dev-secrets holds only the local broker's `guest`
+# password and the target simulator's credentials (see its README); in production every
+# secret comes from a mounted file or an HRSYNC_* environment override.
 COPY config ./config
-USER 10001
-EXPOSE 9464 8099
+# The state store's directory, owned by the runtime user so a fresh named volume mounted
+# here inherits a writable owner.
+COPY --from=build --chown=65532:65532 /out/data ./data
+VOLUME ["/app/data"]
+USER 65532:65532
 ENV HRSYNC_HTTP__LISTEN=0.0.0.0:9464
+# 9464: /metrics, /healthz, /readyz. 8099: the target simulator (`hrsync simulator`).
+EXPOSE 9464 8099
 ENTRYPOINT ["/usr/local/bin/hrsync"]
 CMD ["run"]
