@@ -233,21 +233,26 @@ async fn a_leaver_loses_access_everywhere() {
         })
     );
 
-    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
-    assert_superoffice_patch(&patches[0]);
-    let ops = body_json(&patches[0]);
+    // SuperOffice: retired through the MakeRetired agent, which also drops the licences.
+    let posts = h.wait_for_writes("superoffice", "POST", 1).await;
+    assert_eq!(posts[0]["path"], "/api/v1/Agents/User/MakeRetired");
     assert_eq!(
-        ops,
-        json!([
-            {"op": "test", "path": "/Deleted", "value": false},
-            {"op": "replace", "path": "/Deleted", "value": true}
-        ])
+        body_json(&posts[0]),
+        json!({"AssociateId": 981, "Retired": true})
     );
+    assert!(h.writes("superoffice", "PATCH").await.is_empty());
 
     h.wait_idle().await;
     assert_eq!(h.user("vault", "25001").await["domain_active__v"], false);
     let so_after = h.user("superoffice", "981").await;
     assert_eq!(so_after["Deleted"], true);
+    assert_eq!(so_after["IsPersonRetired"], true);
+    assert!(
+        !so_after["LicenseOwners"]
+            .to_string()
+            .contains("\"Assigned\":true"),
+        "retiring removed the licences"
+    );
     assert_eq!(
         so_after["Person"]["Firstname"], so_before["Person"]["Firstname"],
         "leaver keeps the profile"

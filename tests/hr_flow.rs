@@ -216,3 +216,44 @@ async fn discarding_staged_leavers_applies_none_of_them() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_rehire_reactivates_the_vault_membership_and_un_retires_in_superoffice() {
+    let h = Harness::start().await;
+    h.publish(&leaver()).await; // sequence 9
+    h.wait_for_writes("superoffice", "POST", 1).await;
+    h.wait_idle().await;
+    let user = h.user("vault", "25001").await;
+    assert_eq!(user["domain_active__v"], false);
+
+    let mut rehire = joiner();
+    rehire["sequence"] = json!(10);
+    h.publish(&rehire).await;
+    let puts = h.wait_for_writes("vault", "PUT", 3).await;
+    let membership = puts.last().unwrap();
+    assert_eq!(
+        membership["path"],
+        "/api/v24.1/objects/users/25001/vault_membership/1776"
+    );
+    let fields = form(membership);
+    for expected in [
+        ("active__v", "true"),
+        ("security_profile__v", "document_user__v"),
+        ("license_type__v", "full__v"),
+    ] {
+        assert!(
+            fields.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {fields:?}"
+        );
+    }
+    h.wait_idle().await;
+    assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
+    let posts = h.writes("superoffice", "POST").await;
+    assert_eq!(
+        body_json(posts.last().unwrap()),
+        json!({"AssociateId": 981, "Retired": false})
+    );
+    assert_eq!(h.user("superoffice", "981").await["Deleted"], false);
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}

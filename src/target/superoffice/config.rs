@@ -23,6 +23,19 @@ pub struct SuperOfficeConfig {
         with = "humantime_serde"
     )]
     pub timeout: Duration,
+    /// How a leaver is retired: `make_retired` (`POST Agents/User/MakeRetired`, which also
+    /// removes licences) or `deleted_flag` (`Deleted = true` by the mapping).
+    #[serde(default)]
+    pub leaver: LeaverMode,
+}
+
+/// How SuperOffice leavers are retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaverMode {
+    #[default]
+    MakeRetired,
+    DeletedFlag,
 }
 
 /// How hrsync authenticates to SuperOffice.

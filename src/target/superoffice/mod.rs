@@ -4,13 +4,16 @@
 //! wipe Role, groups, licences or the Person link (`superoffice-facts.md`). So the client
 //! reads the user and PATCHes only the fields the mapping owns, each guarded by a JSON
 //! Patch `test` of the value it read (optimistic concurrency; 409 → read again).
+//!
+//! Leavers are retired with `POST /api/v1/Agents/User/MakeRetired` by default, which also
+//! removes their licences; a joiner for a retired user (a rehire) is un-retired first.
 
 mod config;
 mod request_builder;
 mod service;
 
-pub use config::{SuperOfficeAuth, SuperOfficeConfig};
-pub use request_builder::{get_user, patch_ops, patch_user};
+pub use config::{LeaverMode, SuperOfficeAuth, SuperOfficeConfig};
+pub use request_builder::{get_user, make_retired, patch_ops, patch_user};
 pub use service::SuperOfficeTarget;
 
 /// Entity fields (dotted paths into `User`) a mapping may write by default.
@@ -28,6 +31,7 @@ pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &[
     "Person.MiddleName",
     "Person.Title",
     "Person.Email",
+    "IsPersonRetired",
 ];
 
 /// Fields that grant rights in SuperOffice.

@@ -25,6 +25,23 @@ pub fn get_user(account_id: &str) -> Result<PreparedRequest, TargetError> {
     })
 }
 
+/// `POST /api/v1/Agents/User/MakeRetired`: retire (also removes all licences) or un-retire.
+pub fn make_retired(account_id: &str, retired: bool) -> Result<PreparedRequest, TargetError> {
+    let associate_id = id::numeric("accounts.superoffice.associate_id", account_id)?;
+    let associate_id: i64 = associate_id.parse().map_err(|_| {
+        TargetError::permanent(
+            "invalid_id",
+            "accounts.superoffice.associate_id: out of range",
+        )
+    })?;
+    Ok(PreparedRequest {
+        method: http::Method::POST,
+        path: "/api/v1/Agents/User/MakeRetired".into(),
+        content_type: "application/json",
+        body: json!({"AssociateId": associate_id, "Retired": retired}).to_string(),
+    })
+}
+
 /// `PATCH /api/v1/User/{id}` with a JSON Patch document.
 pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {

@@ -2,9 +2,10 @@
 //! most 10 calls/s and may stop apps that exceed it), read → JSON Patch with `test` ops,
 //! re-read and retry on 409.
 
-use super::request_builder::{get_user, patch_ops, patch_user};
-use super::SuperOfficeConfig;
+use super::request_builder::{get_user, make_retired, patch_ops, patch_user};
+use super::{LeaverMode, SuperOfficeConfig};
 use crate::config::Secret;
+use crate::event::Action;
 use crate::target::http_client::{self, Answer};
 use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ pub struct SuperOfficeTarget {
     app_token: Option<Secret>,
     http: Client,
     limiter: DefaultDirectRateLimiter,
+    leaver: LeaverMode,
 }
 
 impl SuperOfficeTarget {
@@ -37,6 +39,7 @@ impl SuperOfficeTarget {
             app_token,
             http: http_client::client(config.timeout),
             limiter: RateLimiter::direct(Quota::per_second(per_second)),
+            leaver: config.leaver,
         }
     }
 
@@ -63,6 +66,18 @@ impl SuperOfficeTarget {
         http_client::send(builder).await
     }
 
+    /// Retires or un-retires through the MakeRetired agent.
+    async fn set_retired(&self, change: &Change, retired: bool) -> Result<(), TargetError> {
+        let answer = self
+            .send(make_retired(&change.account_id, retired)?, &change.event_id)
+            .await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(answer.status_error())
+        }
+    }
+
     async fn read(&self, change: &Change) -> Result<Value, TargetError> {
         let answer = self
             .send(get_user(&change.account_id)?, &change.event_id)
@@ -82,17 +97,46 @@ impl Target for SuperOfficeTarget {
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
+        let mut done = Vec::new();
+        let first = self.read(change).await?;
+        let current = &first;
+        let retired = current.get("Deleted") == Some(&Value::Bool(true));
+        let mut fields = change.fields.clone();
+        if change.action == Action::Leaver && self.leaver == LeaverMode::MakeRetired {
+            // MakeRetired sets Deleted and removes the licences; the flag is not patched.
+            fields.remove("Deleted");
+            if !retired || current.get("IsPersonRetired") != Some(&Value::Bool(true)) {
+                self.set_retired(change, true).await?;
+                done.push("MakeRetired".to_string());
+            }
+        } else if change.action == Action::Joiner && retired {
+            // A rehire: un-retire first (licences are not restored by SuperOffice).
+            self.set_retired(change, false).await?;
+            done.push("MakeRetired(false)".to_string());
+        }
+        // The first read still holds unless MakeRetired changed the user since.
+        let mut fresh = done.is_empty().then_some(first.clone());
         for _ in 0..CONFLICT_ROUNDS {
-            let current = self.read(change).await?;
-            let (ops, changed) = patch_ops(&current, &change.fields);
+            let current = match fresh.take() {
+                Some(current) => current,
+                None => self.read(change).await?,
+            };
+            let (ops, changed) = patch_ops(&current, &fields);
             if ops.is_empty() {
-                return Ok(Applied::Unchanged);
+                return Ok(if done.is_empty() {
+                    Applied::Unchanged
+                } else {
+                    Applied::Changed(done)
+                });
             }
             let answer = self
                 .send(patch_user(&change.account_id, &ops)?, &change.event_id)
                 .await?;
             match answer.status {
-                status if status.is_success() => return Ok(Applied::Changed(changed)),
+                status if status.is_success() => {
+                    done.extend(changed);
+                    return Ok(Applied::Changed(done));
+                }
                 StatusCode::CONFLICT => {
                     tracing::info!(
                         target_api = "superoffice",

@@ -1,12 +1,20 @@
 //! Veeva Vault users: `PUT /api/{version}/objects/users/{id}`, form-urlencoded, with a
 //! Vault session (see [`crate::target::veeva_session`]).
+//!
+//! A rehire (a joiner whose user is disabled at domain level) also needs its Vault
+//! membership re-activated: re-enabling the domain user does not do it. That call
+//! (`PUT …/vault_membership/{vault_id}`) falls back to defaults for omitted fields, so all
+//! three are always sent: `active__v`, and `security_profile__v` / `license_type__v` from
+//! the mapping (`vault_membership.*`, privileged) or else as the user has them now.
 
 mod config;
 mod request_builder;
 mod service;
 
 pub use config::VaultConfig;
-pub use request_builder::{changed_fields, form_value, retrieve_user, update_user};
+pub use request_builder::{
+    changed_fields, form_value, retrieve_user, update_membership, update_user,
+};
 pub use service::VaultTarget;
 
 /// Ordinary profile fields a mapping may write without further configuration.
@@ -35,4 +43,9 @@ pub const PRIVILEGED_FIELDS: &[&str] = &[
     "security_profile__v",
     "license_type__v",
     "security_policy_id__v",
+    "vault_membership.security_profile__v",
+    "vault_membership.license_type__v",
 ];
+
+/// Mapped fields with this prefix describe the Vault membership restored on a rehire.
+pub const MEMBERSHIP_PREFIX: &str = "vault_membership.";

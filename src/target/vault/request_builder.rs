@@ -39,6 +39,30 @@ pub fn update_user(
     })
 }
 
+/// `PUT /api/{version}/objects/users/{id}/vault_membership/{vault_id}` with all three
+/// membership fields (omitted ones would fall back to Vault's defaults).
+pub fn update_membership(
+    api_version: &str,
+    change: &Change,
+    vault_id: u64,
+    security_profile: &str,
+    license_type: &str,
+) -> Result<PreparedRequest, TargetError> {
+    let user_id = id::numeric("accounts.vault.user_id", &change.account_id)?;
+    let body = serde_urlencoded::to_string([
+        ("active__v", "true"),
+        ("security_profile__v", security_profile),
+        ("license_type__v", license_type),
+    ])
+    .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::PUT,
+        path: format!("/api/{api_version}/objects/users/{user_id}/vault_membership/{vault_id}"),
+        content_type: FORM,
+        body,
+    })
+}
+
 /// The mapped fields whose form value differs from the user's current one (an absent
 /// field counts as `null`).
 pub fn changed_fields(

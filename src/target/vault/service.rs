@@ -1,9 +1,10 @@
 //! The Vault client: reads the user, then writes only what differs, with the shared Vault
 //! session.
 
-use super::request_builder::{changed_fields, retrieve_user, update_user};
-use super::VaultConfig;
+use super::request_builder::{changed_fields, retrieve_user, update_membership, update_user};
+use super::{VaultConfig, MEMBERSHIP_PREFIX};
 use crate::config::Secret;
+use crate::event::Action;
 use crate::target::veeva_session::VeevaSession;
 use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
@@ -47,19 +48,50 @@ impl Target for VaultTarget {
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
         let current = self.current(change).await?;
-        let changed = changed_fields(&current, &change.fields)?;
-        if changed.is_empty() {
-            return Ok(Applied::Unchanged);
+        let (user_fields, membership) = split_membership(&change.fields);
+        let changed = changed_fields(&current, &user_fields)?;
+        let mut done: Vec<String> = changed.keys().cloned().collect();
+        if !changed.is_empty() {
+            let request = update_user(self.api_version(), change, &changed)?;
+            self.session.send(request, &change.event_id).await?;
         }
-        let request = update_user(self.api_version(), change, &changed)?;
-        self.session.send(request, &change.event_id).await?;
-        Ok(Applied::Changed(changed.keys().cloned().collect()))
+        let disabled = current.get("domain_active__v") == Some(&Value::Bool(false));
+        if change.action == Action::Joiner && disabled {
+            let pick = |field: &str| {
+                membership
+                    .get(field)
+                    .or_else(|| current.get(field))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        TargetError::permanent(
+                            "membership",
+                            format!("rehire: no {field} mapped (vault_membership.{field}) or on the user"),
+                        )
+                    })
+            };
+            let request = update_membership(
+                self.api_version(),
+                change,
+                self.session.config().vault_id,
+                &pick("security_profile__v")?,
+                &pick("license_type__v")?,
+            )?;
+            self.session.send(request, &change.event_id).await?;
+            done.push("vault_membership".into());
+        }
+        Ok(if done.is_empty() {
+            Applied::Unchanged
+        } else {
+            Applied::Changed(done)
+        })
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
+        let (user_fields, _) = split_membership(&change.fields);
         Ok(vec![
             retrieve_user(self.api_version(), change)?,
-            update_user(self.api_version(), change, &change.fields)?,
+            update_user(self.api_version(), change, &user_fields)?,
         ])
     }
 
@@ -70,4 +102,21 @@ impl Target for VaultTarget {
     fn rate_limit_remaining(&self) -> Option<i64> {
         self.session.burst_remaining()
     }
+}
+
+/// The user's own fields, and the membership fields (prefix removed) for a rehire.
+fn split_membership(fields: &Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    let mut user = Map::new();
+    let mut membership = Map::new();
+    for (field, value) in fields {
+        match field.strip_prefix(MEMBERSHIP_PREFIX) {
+            Some(name) => {
+                membership.insert(name.to_string(), value.clone());
+            }
+            None => {
+                user.insert(field.clone(), value.clone());
+            }
+        }
+    }
+    (user, membership)
 }
