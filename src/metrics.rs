@@ -46,6 +46,9 @@ pub struct Metrics {
     pub deprovision_guard_tripped: IntGauge,
     /// Time from the event's `time` (recorded in HR) to its handling.
     pub event_lag: Histogram,
+    /// Leavers with no linked account in a target, by `target` and `resolution`
+    /// (resolved by lookup, unresolved → dead letter, lookup_failed).
+    pub unlinked: IntCounterVec,
 }
 
 impl Metrics {
@@ -179,8 +182,17 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        let unlinked = IntCounterVec::new(
+            Opts::new(
+                "hrsync_unlinked_leavers_total",
+                "Leavers with no linked account in a target, by resolution",
+            ),
+            &["target", "resolution"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(breaker_open.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_open.clone()),
             Box::new(scheduled_pending.clone()),
             Box::new(scheduled_next_due.clone()),
             Box::new(staged_operations.clone()),
@@ -223,6 +235,7 @@ impl Metrics {
             staged_operations,
             deprovision_guard_tripped,
             event_lag,
+            unlinked,
         }
     }
 

@@ -257,3 +257,60 @@ async fn a_rehire_reactivates_the_vault_membership_and_un_retires_in_superoffice
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_leaver_nobody_linked_is_looked_up_where_the_target_can_and_dead_lettered_where_not() {
+    let h = Harness::start().await;
+    // Seeded person 2: Vault user 25003 and SuperOffice associate 983, never seen in an event.
+    let leaver = json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.leaver", "subject": "E900003", "time": "2026-11-22T09:15:00Z",
+        "sequence": 3,
+        "data": {"employee_id": "E900003",
+                 "person": {"first_name": "Carla", "last_name": "Silva",
+                            "username": "user25003@verteo.example", "email": "user25003@verteo.example"}}
+    });
+    h.publish(&leaver).await;
+    let letters = h.dead_letters(1).await;
+    assert_eq!(letters[0].header("x-hrsync-reason"), "unlinked");
+    assert_eq!(
+        letters[0].header("x-hrsync-target"),
+        "sitevault",
+        "SiteVault has no lookup"
+    );
+    h.wait_idle().await;
+    assert_eq!(
+        h.user("vault", "25003").await["domain_active__v"],
+        false,
+        "found by user name"
+    );
+    assert_eq!(
+        h.user("superoffice", "983").await["Deleted"],
+        true,
+        "found by user name"
+    );
+    let metrics = h.metrics_text().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "hrsync_unlinked_leavers_total",
+            r#"resolution="resolved",target="vault""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "hrsync_unlinked_leavers_total",
+            r#"resolution="unresolved",target="sitevault""#
+        ),
+        1.0
+    );
+    // Linked now: the next event needs no lookup.
+    let store = h.worker().applier.store().clone();
+    assert_eq!(
+        store.account("E900003", "vault").await.unwrap().as_deref(),
+        Some("25003")
+    );
+    h.stop().await;
+}

@@ -21,7 +21,7 @@ use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::store::{Outcome, Store, StoreError};
-use crate::target::{Applied, Change, ErrorClass, Target, TargetError, TargetKind};
+use crate::target::{Applied, Change, ErrorClass, LookupHints, Target, TargetError, TargetKind};
 use futures_util::future::join_all;
 use gate::{Decision, Gate, Released};
 use std::collections::HashMap;
@@ -267,7 +267,14 @@ impl Applier {
                 return Ok(TargetOutcome::Stale);
             }
         }
-        let known = self.store.account(employee, label).await?;
+        let mut known = self.store.account(employee, label).await?;
+        if known.is_none()
+            && kind.account_id(&event.accounts).is_none()
+            && event.action == Action::Leaver
+            && self.mapper.maps(kind, event.action)
+        {
+            known = self.resolve_unlinked(target, event).await?;
+        }
         let change = match self.change_for(target, event, known) {
             Ok(change) => change,
             Err(outcome) => {
@@ -297,6 +304,43 @@ impl Applier {
             _ => {}
         }
         Ok(outcome)
+    }
+
+    /// A leaver with no known account in `target`: counted, logged, and looked up in the
+    /// target where it supports that. A found account is linked for next time.
+    async fn resolve_unlinked(
+        &self,
+        target: &dyn Target,
+        event: &HrEvent,
+    ) -> Result<Option<String>, StoreError> {
+        let label = target.kind().as_str();
+        let hints = LookupHints::from_data(&event.data);
+        let found = if hints.is_empty() {
+            Ok(None)
+        } else {
+            target.lookup(&hints, &event.id).await
+        };
+        let resolution = match &found {
+            Ok(Some(_)) => "resolved",
+            Ok(None) => "unresolved",
+            Err(_) => "lookup_failed",
+        };
+        self.metrics
+            .unlinked
+            .with_label_values(&[label, resolution])
+            .inc();
+        tracing::warn!(
+            target_api = label,
+            resolution,
+            "leaver has no linked account; looked it up"
+        );
+        let Ok(Some(account)) = found else {
+            return Ok(None);
+        };
+        self.store
+            .link_account(event.employee_id(), label, &account)
+            .await?;
+        Ok(Some(account))
     }
 
     async fn record_applied(

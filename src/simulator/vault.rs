@@ -91,6 +91,7 @@ fn route(state: &mut State, config: &SimulatorConfig, request: &ApiRequest) -> R
         ["objects", "users", id] if method == Method::PUT => {
             update_user(state, config, request, id)
         }
+        ["query"] if method == Method::POST => query_users(state, request),
         ["objects", "users", id, "vault_membership", vault] if method == Method::PUT => {
             update_membership(state, config, request, id, vault)
         }
@@ -223,6 +224,43 @@ fn parse_user_id(raw: &str) -> Option<u64> {
 
 fn user_not_found(raw: &str) -> Reply {
     Reply::vault_failure("INVALID_DATA", format!("Invalid user id [{raw}]"))
+}
+
+/// `POST /api/{v}/query` (VQL), for the one shape hrsync uses to find a user:
+/// `SELECT id FROM users WHERE <field> = '<value>'` with `user_name__v`, `user_email__v`
+/// or `federated_id__v` (a simulator subset of VQL; `\'` escapes a quote).
+fn query_users(state: &State, request: &ApiRequest) -> Reply {
+    let Ok(pairs) = request.form_pairs() else {
+        return Reply::vault_failure("MALFORMED_URL", "the query must be form-encoded as q=…");
+    };
+    let Some((_, q)) = pairs.iter().find(|(k, _)| k == "q") else {
+        return Reply::vault_failure("PARAMETER_REQUIRED", "Missing required parameter [q]");
+    };
+    let Some((field, value)) = parse_user_query(q) else {
+        return Reply::vault_failure("INVALID_DATA", format!("unsupported query: {q}"));
+    };
+    let ids: Vec<Value> = state
+        .vault_users
+        .iter()
+        .filter(|(_, user)| {
+            user.get(field.as_str()).and_then(Value::as_str) == Some(value.as_str())
+        })
+        .map(|(id, _)| json!({ "id": id }))
+        .collect();
+    Reply::vault_success(json!({
+        "responseDetails": { "size": ids.len(), "total": ids.len() },
+        "data": ids,
+    }))
+}
+
+fn parse_user_query(q: &str) -> Option<(String, String)> {
+    let rest = q.trim().strip_prefix("SELECT id FROM users WHERE ")?;
+    let (field, literal) = rest.split_once(" = ")?;
+    if !matches!(field, "user_name__v" | "user_email__v" | "federated_id__v") {
+        return None;
+    }
+    let inner = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    Some((field.to_string(), inner.replace("\\'", "'")))
 }
 
 fn retrieve_user(state: &State, raw_id: &str) -> Reply {

@@ -113,6 +113,34 @@ pub enum Applied {
     Unchanged,
 }
 
+/// What may identify a person's account when the event carries no id for a target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupHints {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub federated_id: Option<String>,
+}
+
+impl LookupHints {
+    /// The hints an event's `data.person` offers.
+    pub fn from_data(data: &Value) -> Self {
+        let text = |field: &str| {
+            data.pointer(&format!("/person/{field}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        LookupHints {
+            username: text("username"),
+            email: text("email"),
+            federated_id: text("federated_id"),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.email.is_none() && self.federated_id.is_none()
+    }
+}
+
 /// A target API client.
 #[async_trait]
 pub trait Target: Send + Sync {
@@ -130,6 +158,16 @@ pub trait Target: Send + Sync {
     /// (e.g. rejected credentials); shown on `/readyz`.
     fn config_problem(&self) -> Option<String> {
         None
+    }
+
+    /// Finds the account of a person the event carries no id for (a leaver whose account
+    /// was never linked). `Ok(None)`: not found, or the target offers no lookup.
+    async fn lookup(
+        &self,
+        _hints: &LookupHints,
+        _event_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        Ok(None)
     }
 
     /// Calls left in the target's rate-limit window, where the target reports it.

@@ -618,10 +618,7 @@ impl Harness {
                 "deferral_delays = [\"1s\"]",
             )
             .replace("park_delay = \"1m\"", "park_delay = \"1s\"")
-            .replace(
-                "[store]",
-                "[schedule]\npoll_interval = \"200ms\"\n\n[store]",
-            )
+            .replace("poll_interval = \"30s\"", "poll_interval = \"200ms\"")
             .replace("rate_limit_per_second = 10", "rate_limit_per_second = 1000")
             .replace("concurrency = 8", "concurrency = 16");
         if let Ok(url) = std::env::var("HRSYNC_TEST_AMQP_URL") {

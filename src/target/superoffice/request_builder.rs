@@ -42,6 +42,21 @@ pub fn make_retired(account_id: &str, retired: bool) -> Result<PreparedRequest, 
     })
 }
 
+/// `GET /api/v1/User/{userName}`: a user by login name (one path segment, percent-encoded).
+pub fn get_user_by_name(user_name: &str) -> Result<PreparedRequest, TargetError> {
+    let mut url = reqwest::Url::parse("http://target/api/v1/User/").expect("static URL");
+    url.path_segments_mut()
+        .map_err(|_| TargetError::permanent("invalid_id", "cannot build the user path"))?
+        .pop_if_empty()
+        .push(user_name);
+    Ok(PreparedRequest {
+        method: http::Method::GET,
+        path: url.path().to_string(),
+        content_type: "application/json",
+        body: String::new(),
+    })
+}
+
 /// `PATCH /api/v1/User/{id}` with a JSON Patch document.
 pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {

@@ -2,12 +2,14 @@
 //! most 10 calls/s and may stop apps that exceed it), read → JSON Patch with `test` ops,
 //! re-read and retry on 409.
 
-use super::request_builder::{get_user, make_retired, patch_ops, patch_user};
+use super::request_builder::{get_user, get_user_by_name, make_retired, patch_ops, patch_user};
 use super::{LeaverMode, SuperOfficeConfig};
 use crate::config::Secret;
 use crate::event::Action;
 use crate::target::http_client::{self, Answer};
-use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
+use crate::target::{
+    Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+};
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{Client, StatusCode};
@@ -150,6 +152,30 @@ impl Target for SuperOfficeTarget {
             "conflict",
             format!("the user kept changing during {CONFLICT_ROUNDS} read-patch rounds"),
         ))
+    }
+
+    /// By user name, then by e-mail (SuperOffice user names are often the e-mail).
+    async fn lookup(
+        &self,
+        hints: &LookupHints,
+        event_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        for name in [&hints.username, &hints.email].into_iter().flatten() {
+            let answer = self.send(get_user_by_name(name)?, event_id).await?;
+            if answer.status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            if !answer.status.is_success() {
+                return Err(answer.status_error());
+            }
+            let user: Value = serde_json::from_str(&answer.body).map_err(|e| {
+                TargetError::transient("bad_response", format!("User is not JSON: {e}"))
+            })?;
+            if let Some(id) = user.get("AssociateId").and_then(Value::as_i64) {
+                return Ok(Some(id.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {

@@ -39,6 +39,25 @@ pub fn update_user(
     })
 }
 
+/// `POST /api/{version}/query` finding a user id by `field` (VQL, the value quoted with
+/// `'` escaped so it stays one literal).
+pub fn find_user(
+    api_version: &str,
+    field: &str,
+    value: &str,
+) -> Result<PreparedRequest, TargetError> {
+    let literal = value.replace('\\', "\\\\").replace('\'', "\\'");
+    let q = format!("SELECT id FROM users WHERE {field} = '{literal}'");
+    let body = serde_urlencoded::to_string([("q", q)])
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::POST,
+        path: format!("/api/{api_version}/query"),
+        content_type: FORM,
+        body,
+    })
+}
+
 /// `PUT /api/{version}/objects/users/{id}/vault_membership/{vault_id}` with all three
 /// membership fields (omitted ones would fall back to Vault's defaults).
 pub fn update_membership(

@@ -1,12 +1,16 @@
 //! The Vault client: reads the user, then writes only what differs, with the shared Vault
 //! session.
 
-use super::request_builder::{changed_fields, retrieve_user, update_membership, update_user};
+use super::request_builder::{
+    changed_fields, find_user, retrieve_user, update_membership, update_user,
+};
 use super::{VaultConfig, MEMBERSHIP_PREFIX};
 use crate::config::Secret;
 use crate::event::Action;
 use crate::target::veeva_session::VeevaSession;
-use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
+use crate::target::{
+    Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
@@ -97,6 +101,46 @@ impl Target for VaultTarget {
 
     fn config_problem(&self) -> Option<String> {
         self.session.config_problem()
+    }
+
+    /// By `federated_id__v`, then `user_name__v`: the fields Vault keeps unique.
+    async fn lookup(
+        &self,
+        hints: &LookupHints,
+        event_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        let candidates = [
+            ("federated_id__v", &hints.federated_id),
+            ("user_name__v", &hints.username),
+        ];
+        for (field, value) in candidates {
+            let Some(value) = value else { continue };
+            let answer = self
+                .session
+                .send(find_user(self.api_version(), field, value)?, event_id)
+                .await?;
+            let ids: Vec<String> = answer
+                .get("data")
+                .and_then(Value::as_array)
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|r| r.get("id"))
+                        .map(|id| id.to_string().trim_matches('"').to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            match ids.as_slice() {
+                [one] => return Ok(Some(one.clone())),
+                [] => continue,
+                _ => {
+                    return Err(TargetError::permanent(
+                        "ambiguous",
+                        format!("{} users match {field}", ids.len()),
+                    ))
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn rate_limit_remaining(&self) -> Option<i64> {
