@@ -164,12 +164,18 @@ impl Store {
     ) -> Result<Vec<HeldMessage>, StoreError> {
         let now = now_us();
         let until = now + lease.whole_microseconds() as i64;
+        // PostgreSQL: rows another replica is claiming right now are skipped, not
+        // re-claimed after its commit. SQLite has one writer at a time anyway.
+        let skip_locked = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
         let rows = sqlx::query(&format!(
             "UPDATE held_messages SET claimed_until_us = $1 WHERE (event_id, kind) IN ( \
                  SELECT event_id, kind FROM held_messages \
                  WHERE kind = 'scheduled' AND status = 'pending' AND due_at_us <= $2 \
                    AND (claimed_until_us IS NULL OR claimed_until_us < $2) \
-                 ORDER BY due_at_us LIMIT $3) \
+                 ORDER BY due_at_us LIMIT $3 {skip_locked}) \
              RETURNING {COLUMNS}"
         ))
         .bind(until)

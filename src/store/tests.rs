@@ -435,6 +435,49 @@ both_backends! {
         assert_eq!(s.last_applied("e1", "vault").await.unwrap().unwrap().sequence, 2);
         assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
     }
+
+    async fn replicas_claiming_due_messages_each_get_different_ones(ctx) {
+        let s = &ctx.store;
+        let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+        for i in 0..40 {
+            s.hold(&HeldMessage {
+                event_id: format!("ev-{i}"),
+                kind: HeldKind::Scheduled,
+                employee_id: format!("E{i}"),
+                sequence: 1,
+                action: "leaver".into(),
+                due_at: past,
+                body: "{}".into(),
+                status: HeldStatus::Pending,
+                decided_by: None,
+            })
+            .await
+            .unwrap();
+        }
+        // Four "replicas" (own connections) claim at once.
+        let mut replicas = Vec::new();
+        for _ in 0..4 {
+            replicas.push(Store::connect(&ctx.url).await.unwrap());
+        }
+        let claims = futures_util::future::join_all(
+            replicas.iter().map(|r| r.claim_due(15, time::Duration::minutes(1))),
+        )
+        .await;
+        let mut ids: Vec<String> = claims
+            .into_iter()
+            .flat_map(|c| c.unwrap())
+            .map(|m| m.event_id)
+            .collect();
+        let claimed = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed, "no message claimed twice");
+        assert_eq!(claimed, 40);
+        assert!(s.claim_due(15, time::Duration::minutes(1)).await.unwrap().is_empty(), "leased");
+        for r in replicas {
+            r.close().await;
+        }
+    }
 }
 
 #[test]
