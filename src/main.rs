@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hrsync::config::{Config, DEFAULT_CONFIG_PATH};
-use hrsync::ops::held;
+use hrsync::ops::{dlq, dry_run, held};
 use hrsync::simulator::{self, Simulator, SimulatorConfig};
 use hrsync::source::{self, publish};
 use hrsync::store::{HeldFilter, HeldKind};
@@ -48,6 +48,18 @@ enum Command {
     },
     /// Load and validate the configuration and its secrets, then exit.
     CheckConfig,
+    /// Print the configuration reference (Markdown), generated from the config structs.
+    ConfigReference,
+    /// Print, per target, the requests the worker would send for an event; send nothing.
+    DryRun {
+        /// A structured CloudEvent JSON file.
+        event: PathBuf,
+    },
+    /// Dead letters: what failed, why, for which target; replay after a fix.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Future-dated changes waiting to fall due.
     Schedule {
         #[command(subcommand)]
@@ -57,6 +69,26 @@ enum Command {
     Staged {
         #[command(subcommand)]
         command: StagedCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters (they stay in the queue).
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one dead letter: its headers and body.
+    Show { id: String },
+    /// Move dead letters back to the work queue, keeping their event ids.
+    Replay {
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -138,11 +170,71 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Simulator { listen } => run_simulator(listen).await,
         Command::Publish { files } => publish_files(&cli.config, &files).await,
         Command::CheckConfig => check_config(&cli.config),
+        Command::ConfigReference => {
+            print!("{}", hrsync::config::reference::markdown());
+            Ok(())
+        }
+        Command::DryRun { event } => dry_run(&cli.config, &event),
+        Command::Dlq { command } => dlq(&cli.config, command).await,
         Command::Schedule {
             command: ScheduleCommand::List(selection),
         } => list_held(&cli.config, HeldKind::Scheduled, &selection).await,
         Command::Staged { command } => staged(&cli.config, command).await,
     }
+}
+
+fn dry_run(path: &std::path::Path, event: &std::path::Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let body = std::fs::read(event).with_context(|| format!("cannot read {}", event.display()))?;
+    print!("{}", dry_run::render(&dry_run::plan(&config, &body)?));
+    Ok(())
+}
+
+async fn dlq(path: &std::path::Path, command: DlqCommand) -> anyhow::Result<()> {
+    let config = load(path)?;
+    match command {
+        DlqCommand::List { limit } => {
+            let letters = dlq::list(&config, limit).await?;
+            println!(
+                "{:<38} {:<12} {:<18} {:<26} ERROR",
+                "ID", "TARGET", "REASON", "DEAD-LETTERED AT"
+            );
+            for l in &letters {
+                println!(
+                    "{:<38} {:<12} {:<18} {:<26} {}",
+                    l.id, l.target, l.reason, l.dead_lettered_at, l.error
+                );
+            }
+            println!("{} dead letter(s) shown", letters.len());
+        }
+        DlqCommand::Show { id } => {
+            let letter = dlq::show(&config, &id)
+                .await?
+                .with_context(|| format!("no dead letter {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&letter.headers)?);
+            println!("{}", String::from_utf8_lossy(&letter.body));
+        }
+        DlqCommand::Replay {
+            target,
+            reason,
+            limit,
+        } => {
+            let selection = dlq::Selection {
+                target,
+                reason,
+                limit,
+            };
+            let done = dlq::replay(&config, &selection, |c| {
+                eprintln!("replayed {}, left {} not selected", c.replayed, c.skipped)
+            })
+            .await?;
+            println!(
+                "replayed {} dead letter(s); {} not selected stay in the queue",
+                done.replayed, done.skipped
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn list_held(

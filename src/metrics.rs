@@ -239,6 +239,62 @@ impl Metrics {
         }
     }
 
+    /// Creates the series for every known label value at zero, so dashboards and
+    /// `increase()` alerts see a series before its first event.
+    pub fn initialize(&self, targets: &[&str]) {
+        const TYPES: [&str; 4] = ["joiner", "mover", "leaver", "invalid"];
+        const OUTCOMES: [&str; 12] = [
+            "applied",
+            "unchanged",
+            "duplicate",
+            "stale",
+            "unlinked",
+            "deferred",
+            "parked",
+            "dead_lettered",
+            "invalid",
+            "not_mapped",
+            "scheduled",
+            "staged",
+        ];
+        const REASONS: [&str; 7] = [
+            "invalid_event",
+            "mapping",
+            "invalid_id",
+            "rejected",
+            "retries_exhausted",
+            "target_config",
+            "unlinked",
+        ];
+        for kind in TYPES {
+            for outcome in OUTCOMES {
+                self.events.with_label_values(&[kind, outcome]);
+            }
+        }
+        self.dead_letters
+            .with_label_values(&["none", "invalid_event"]);
+        for target in targets {
+            for outcome in OUTCOMES {
+                self.target_outcomes.with_label_values(&[target, outcome]);
+            }
+            for reason in REASONS {
+                self.dead_letters.with_label_values(&[target, reason]);
+            }
+            for state in ["open", "half_open", "closed"] {
+                self.breaker_transitions.with_label_values(&[target, state]);
+            }
+            for resolution in ["resolved", "unresolved", "lookup_failed"] {
+                self.unlinked.with_label_values(&[target, resolution]);
+            }
+            self.breaker_open.with_label_values(&[target]);
+            self.target_config_problem.with_label_values(&[target]);
+            self.target_latency.with_label_values(&[target]);
+        }
+        for kind in ["deferred", "parked"] {
+            self.deferrals.with_label_values(&[kind]);
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

@@ -160,6 +160,12 @@ impl Worker {
         let metrics = Arc::new(Metrics::new());
         let store = open_store(&config).await?;
         let applier = Arc::new(build_applier(&config, store.clone(), metrics.clone())?);
+        let target_names: Vec<&str> = applier
+            .targets()
+            .iter()
+            .map(|t| t.kind().as_str())
+            .collect();
+        metrics.initialize(&target_names);
         let health = Arc::new(Health::new(applier.clone()));
         let applier_handle = applier.clone();
         let password = config

@@ -5,6 +5,7 @@
 //! Unknown keys and bad values are rejected at start-up with a message naming the key, so a
 //! typo in a Kubernetes ConfigMap fails the rollout instead of silently using a default.
 
+pub mod reference;
 mod secret;
 
 pub use secret::{Secret, SecretSource};
@@ -23,7 +24,7 @@ use std::time::Duration;
 /// The configuration file used when neither `--config` nor `HRSYNC_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "config/hrsync.toml";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -47,12 +48,13 @@ pub struct Config {
     pub mapping: MappingConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
     /// Messages handled at once. One employee's events are never handled concurrently.
     pub concurrency: usize,
     /// How long SIGTERM waits for in-flight messages before returning them to the queue.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Larger messages are dead-lettered unread.
@@ -69,7 +71,7 @@ impl Default for WorkerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -84,7 +86,7 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -92,9 +94,10 @@ pub enum LogFormat {
     Text,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
+    /// `json` lines (for log shippers) or `text` (for humans).
     pub format: LogFormat,
     /// A tracing filter directive; `RUST_LOG` overrides it.
     pub level: String,
@@ -109,13 +112,14 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RabbitMqConfig {
     /// `amqp://host:port/vhost`, without credentials.
     pub url: String,
     #[serde(default = "RabbitMqConfig::default_username")]
     pub username: String,
+    /// The broker password (a secret).
     pub password: SecretSource,
     /// The topic exchange HR publishes to.
     #[serde(default = "RabbitMqConfig::default_exchange")]
@@ -126,8 +130,10 @@ pub struct RabbitMqConfig {
     /// The durable quorum queue hrsync consumes.
     #[serde(default = "RabbitMqConfig::default_queue")]
     pub queue: String,
+    /// Where dead letters are published (fanout), with the reason in headers.
     #[serde(default = "RabbitMqConfig::default_dead_letter_exchange")]
     pub dead_letter_exchange: String,
+    /// The durable quorum queue holding dead letters (`hrsync dlq list`).
     #[serde(default = "RabbitMqConfig::default_dead_letter_queue")]
     pub dead_letter_queue: String,
     /// Unacknowledged messages the broker hands over at once.
@@ -141,6 +147,7 @@ pub struct RabbitMqConfig {
     #[serde(default = "RabbitMqConfig::default_connection_name")]
     pub connection_name: String,
     /// Longest pause between reconnection attempts.
+    #[schemars(with = "String")]
     #[serde(
         default = "RabbitMqConfig::default_reconnect_max_delay",
         with = "humantime_serde"
@@ -185,23 +192,30 @@ impl RabbitMqConfig {
 /// jitter, `Retry-After` honoured, bounded by attempts and by time. Past that budget the
 /// message waits in a delayed-retry queue (freeing its consumer slot) and comes back;
 /// after `max_deferrals` such rounds it is dead-lettered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
+    /// First in-process backoff (exponential, with full jitter).
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub initial_delay: Duration,
+    /// Longest in-process backoff.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
     /// In-process attempts per target operation, the first included.
     pub max_attempts: usize,
     /// Time one operation may spend retrying in process before it is deferred.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub budget: Duration,
     /// Waits in the delayed-retry queue, by round; the last repeats.
+    #[schemars(with = "Vec<String>")]
     pub deferral_delays: Vec<humantime_serde::Serde<Duration>>,
     /// Rounds through the delayed-retry queue before the message is dead-lettered.
     pub max_deferrals: u32,
     /// Wait for work parked because a target's circuit breaker is open (not counted as a round).
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub park_delay: Duration,
 }
@@ -244,12 +258,13 @@ impl RetryConfig {
 }
 
 /// Per-target circuit breaker.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Consecutive transient failures that open the breaker.
     pub threshold: u32,
     /// How long it stays open before one probe is let through.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub open_for: Duration,
 }
@@ -264,7 +279,7 @@ impl Default for BreakerConfig {
 }
 
 /// Effective dating: when a future-dated change falls due, in the HR system's time zone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     /// IANA time zone the effective dates are meant in, e.g. `Europe/Lisbon`.
@@ -278,6 +293,7 @@ pub struct ScheduleConfig {
     /// … at this local time.
     pub joiner_time: String,
     /// How often due messages are looked for.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
 }
@@ -297,10 +313,13 @@ impl Default for ScheduleConfig {
 
 /// The mass-deprovision guard: past this many leavers in a rolling window, deprovisioning
 /// is staged for an operator instead of applied.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardConfig {
+    /// On by default: an HR feed gone wrong must not lock out the company.
     pub enabled: bool,
+    /// The rolling window leavers are counted in.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// At most this many leavers per window …
@@ -324,16 +343,20 @@ impl Default for GuardConfig {
 }
 
 /// The state store: SQLite for one replica, PostgreSQL when several share it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sqlite://path/hrsync.db` or `postgres://user@host/db` (a password belongs in
     /// `password`, not here).
     pub url: String,
+    /// The PostgreSQL password (a secret), if the server needs one.
     pub password: Option<SecretSource>,
     /// How long processed event ids are remembered for dedupe.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// How often processed event ids past the retention are deleted.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub prune_interval: Duration,
 }
@@ -349,7 +372,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsConfig {
     pub vault: Option<VaultConfig>,
@@ -357,15 +380,42 @@ pub struct TargetsConfig {
     pub superoffice: Option<SuperOfficeConfig>,
 }
 
-/// A configuration that could not be loaded; the message names the file and key.
+/// A configuration that could not be loaded. Each line names where the value came from
+/// (the file, or the environment variable), the key, and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration file {0} not found")]
     Missing(PathBuf),
-    #[error("{0}")]
-    Load(Box<figment::Error>),
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Load(Vec<String>),
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
     Invalid(Vec<String>),
+}
+
+/// `source: key: reason` for each error figment collected.
+fn describe_load_error(error: figment::Error) -> Vec<String> {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = match &e.metadata {
+                Some(meta) => match &meta.source {
+                    Some(figment::Source::File(path)) => path.display().to_string(),
+                    _ if meta.name.contains("environment") => format!(
+                        "environment variable HRSYNC_{}",
+                        e.path.join("__").to_uppercase()
+                    ),
+                    _ => meta.name.to_string(),
+                },
+                None => "configuration".to_string(),
+            };
+            if key.is_empty() {
+                format!("{source}: {}", e.kind)
+            } else {
+                format!("{source}: {key}: {}", e.kind)
+            }
+        })
+        .collect()
 }
 
 impl Config {
@@ -374,11 +424,18 @@ impl Config {
         if !path.exists() {
             return Err(ConfigError::Missing(path.to_path_buf()));
         }
-        Self::from_figment(
-            Figment::new()
-                .merge(Toml::file_exact(path))
-                .merge(Env::prefixed("HRSYNC_").split("__").ignore(&["config"])),
-        )
+        let figment = Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("HRSYNC_").split("__").ignore(&["config"]));
+        Self::from_figment(figment).map_err(|e| match e {
+            ConfigError::Invalid(errors) => ConfigError::Invalid(
+                errors
+                    .into_iter()
+                    .map(|line| format!("{}: {line}", path.display()))
+                    .collect(),
+            ),
+            other => other,
+        })
     }
 
     /// Parses TOML text alone (tests and tools).
@@ -389,7 +446,7 @@ impl Config {
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+            .map_err(|e| ConfigError::Load(describe_load_error(e)))?;
         config.validate().map_err(ConfigError::Invalid)?;
         Ok(config)
     }

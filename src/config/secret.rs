@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Where a secret comes from, as written in the configuration.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum SecretSource {
     /// `{ file = "/path" }`: the file's content, without a trailing newline.

@@ -111,3 +111,47 @@ fn environment_variables_override_the_file() {
     let secret = config.targets.vault.unwrap().password.resolve().unwrap();
     assert_eq!(secret.expose(), "from-env");
 }
+
+#[test]
+fn the_configuration_reference_matches_the_config_structs() {
+    let documented = std::fs::read_to_string("docs/configuration.md").unwrap();
+    assert!(
+        documented == reference::markdown(),
+        "docs/configuration.md drifted from the config structs; regenerate it with \
+         `cargo run -- config-reference > docs/configuration.md`"
+    );
+}
+
+#[test]
+fn every_key_of_the_shipped_configuration_is_in_the_reference() {
+    let documented = reference::markdown();
+    let shipped: toml::Table = std::fs::read_to_string(SHIPPED).unwrap().parse().unwrap();
+    fn keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (name, value) in table {
+            let key = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match value {
+                // Mapping tables and secrets are documented as a whole.
+                toml::Value::Table(inner)
+                    if !key.starts_with("mapping")
+                        && !inner.contains_key("file")
+                        && key != "targets.superoffice.auth" =>
+                {
+                    keys(inner, &key, out)
+                }
+                _ => out.push(key),
+            }
+        }
+    }
+    let mut all = Vec::new();
+    keys(&shipped, "", &mut all);
+    for key in all.iter().filter(|k| !k.starts_with("mapping")) {
+        assert!(
+            documented.contains(&format!("`{key}`")),
+            "{key} is not in the configuration reference"
+        );
+    }
+}

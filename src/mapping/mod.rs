@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// Lookup tables: table name → key → value (any JSON value).
 pub type Tables = BTreeMap<String, BTreeMap<String, Value>>;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     /// Constants available to expressions as `vars.NAME` (an org id, a default profile…).
@@ -49,7 +49,7 @@ impl MappingConfig {
 }
 
 /// One target's mapping: field → expression, per action.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TargetMapping {
     /// Fields this mapping may write; defaults to the target's ordinary profile fields.

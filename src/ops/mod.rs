@@ -1,4 +1,7 @@
 //! Operator commands behind the `hrsync` subcommands, kept in the library so they are
-//! tested like the worker: held messages (`schedule list`, `staged list|release|discard`).
+//! tested like the worker: dead letters (`dlq`), what an event would send (`dry-run`), and
+//! held messages (`schedule list`, `staged list|release|discard`).
 
+pub mod dlq;
+pub mod dry_run;
 pub mod held;

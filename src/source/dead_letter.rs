@@ -12,6 +12,8 @@ use lapin::{BasicProperties, Channel};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// A unique id per dead letter, for `hrsync dlq show ID`.
+pub const ID: &str = "x-hrsync-dead-letter-id";
 pub const REASON: &str = "x-hrsync-reason";
 pub const TARGET: &str = "x-hrsync-target";
 pub const ERROR_CODE: &str = "x-hrsync-error-code";
@@ -72,6 +74,7 @@ fn dead_letter_properties(delivery: &Delivery, letter: &DeadLetter) -> BasicProp
         .format(&Rfc3339)
         .unwrap_or_default();
     for (name, value) in [
+        (ID, uuid::Uuid::new_v4().to_string()),
         (REASON, letter.reason.as_str().to_string()),
         (TARGET, letter.target_label().to_string()),
         (ERROR_CODE, letter.code.clone()),

@@ -4,9 +4,10 @@ use crate::config::{validate_base_url, Secret, SecretSource};
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuperOfficeConfig {
+    /// Set to false to leave this target alone.
     #[serde(default = "SuperOfficeConfig::default_enabled")]
     pub enabled: bool,
     /// The tenant's WebAPI root, e.g. `https://online.superoffice.com/Cust12345`;
@@ -18,6 +19,7 @@ pub struct SuperOfficeConfig {
     /// SuperOffice asks apps to stay under 10 calls per second.
     #[serde(default = "SuperOfficeConfig::default_rate_limit")]
     pub rate_limit_per_second: u32,
+    #[schemars(with = "String")]
     #[serde(
         default = "SuperOfficeConfig::default_timeout",
         with = "humantime_serde"
@@ -30,7 +32,7 @@ pub struct SuperOfficeConfig {
 }
 
 /// How SuperOffice leavers are retired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaverMode {
     #[default]
@@ -39,7 +41,7 @@ pub enum LeaverMode {
 }
 
 /// How hrsync authenticates to SuperOffice.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "scheme", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SuperOfficeAuth {
     /// Onsite installations.

@@ -179,10 +179,29 @@ impl Target for SuperOfficeTarget {
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
-        let (ops, _) = patch_ops(&Value::Null, &change.fields);
-        Ok(vec![
-            get_user(&change.account_id)?,
-            patch_user(&change.account_id, &ops)?,
-        ])
+        let mut fields = change.fields.clone();
+        let mut requests = vec![get_user(&change.account_id)?];
+        if change.action == Action::Leaver && self.leaver == LeaverMode::MakeRetired {
+            fields.remove("Deleted");
+            requests.push(make_retired(&change.account_id, true)?);
+        }
+        // Against an entity that has the parent objects but none of the mapped values.
+        let mut skeleton = serde_json::Map::new();
+        for path in fields.keys() {
+            let parents: Vec<&str> = path.split('.').collect();
+            let mut node = &mut skeleton;
+            for parent in &parents[..parents.len() - 1] {
+                node = node
+                    .entry(parent.to_string())
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()
+                    .expect("inserted as an object");
+            }
+        }
+        let (ops, _) = patch_ops(&Value::Object(skeleton), &fields);
+        if !ops.is_empty() {
+            requests.push(patch_user(&change.account_id, &ops)?);
+        }
+        Ok(requests)
     }
 }

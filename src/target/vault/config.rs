@@ -5,17 +5,20 @@ use crate::config::{validate_base_url, SecretSource};
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultConfig {
+    /// Set to false to leave this target alone.
     #[serde(default = "VaultConfig::default_enabled")]
     pub enabled: bool,
     /// `https://myvault.veevavault.com` (no `/api` suffix).
     pub base_url: String,
+    /// Vault API version used in request paths, e.g. `v24.1`.
     #[serde(default = "VaultConfig::default_api_version")]
     pub api_version: String,
     /// The integration user's login name.
     pub username: String,
+    /// The integration user's password (a secret).
     pub password: SecretSource,
     /// The Vault this worker must act on. Vault can answer a login with a session for
     /// another of the user's Vaults; such a session is refused.
@@ -23,10 +26,13 @@ pub struct VaultConfig {
     /// Sent as `X-VaultAPI-ClientID` so Vault's API usage logs name hrsync.
     #[serde(default = "VaultConfig::default_client_id")]
     pub client_id: String,
+    /// Per-request timeout.
+    #[schemars(with = "String")]
     #[serde(default = "VaultConfig::default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// After Vault rejects the credentials, no login is tried again for this long
     /// (repeated failed logins lock the account).
+    #[schemars(with = "String")]
     #[serde(
         default = "VaultConfig::default_login_cooldown",
         with = "humantime_serde"
@@ -37,6 +43,7 @@ pub struct VaultConfig {
     /// Vault delays every response for the rest of the window.
     #[serde(default = "VaultConfig::default_burst_reserve")]
     pub burst_reserve: u32,
+    #[schemars(with = "String")]
     #[serde(default = "VaultConfig::default_burst_pause", with = "humantime_serde")]
     pub burst_pause: Duration,
 }
