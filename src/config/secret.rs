@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 /// Where a secret comes from, as written in the configuration.
 #[derive(Clone, Deserialize, schemars::JsonSchema)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(try_from = "serde_json::Value")]
 pub enum SecretSource {
     /// `{ file = "/path" }`: the file's content, without a trailing newline.
     File { file: PathBuf },
@@ -22,6 +22,33 @@ pub enum SecretSource {
     Env { env: String },
     /// A literal value (development, or injected through an environment override).
     Inline(String),
+}
+
+/// Environment overrides are parsed like TOML values, so an all-digit password arrives as a
+/// number: it is taken back as text. (Write secrets as files or `{ env = "VAR" }` to avoid
+/// any parsing.)
+impl TryFrom<serde_json::Value> for SecretSource {
+    type Error = String;
+
+    fn try_from(value: serde_json::Value) -> Result<Self, Self::Error> {
+        use serde_json::Value;
+        let forms = "expected { file = \"/path\" }, { env = \"VAR\" } or a string";
+        match value {
+            Value::String(text) => Ok(SecretSource::Inline(text)),
+            Value::Number(number) => Ok(SecretSource::Inline(number.to_string())),
+            Value::Bool(flag) => Ok(SecretSource::Inline(flag.to_string())),
+            // An `{ env = … }` override merged onto the file's `{ file = … }` gives both
+            // keys: the environment, applied last, wins.
+            Value::Object(map) => match (map.get("env"), map.get("file")) {
+                (Some(Value::String(name)), _) => Ok(SecretSource::Env { env: name.clone() }),
+                (None, Some(Value::String(path))) if map.len() == 1 => {
+                    Ok(SecretSource::File { file: path.into() })
+                }
+                _ => Err(forms.into()),
+            },
+            other => Err(format!("{forms}, got {other}")),
+        }
+    }
 }
 
 impl fmt::Debug for SecretSource {

@@ -155,3 +155,26 @@ fn every_key_of_the_shipped_configuration_is_in_the_reference() {
         );
     }
 }
+
+#[test]
+fn secrets_from_environment_overrides_survive_toml_parsing() {
+    use figment::providers::Serialized;
+    let digits: SecretSource = Figment::new()
+        .merge(Serialized::default("s", 12345))
+        .extract_inner("s")
+        .unwrap();
+    assert_eq!(digits.resolve().unwrap().expose(), "12345");
+    // `{ env = "X" }` given by an override lands on top of the file's `{ file = … }`.
+    let merged: SecretSource = Figment::new()
+        .merge(Serialized::default(
+            "s",
+            serde_json::json!({"file": "/run/x"}),
+        ))
+        .merge(Serialized::default(
+            "s",
+            serde_json::json!({"env": "HRSYNC_TEST_SECRET_VAR"}),
+        ))
+        .extract_inner("s")
+        .unwrap();
+    assert!(matches!(merged, SecretSource::Env { ref env } if env == "HRSYNC_TEST_SECRET_VAR"));
+}
