@@ -329,14 +329,7 @@ async fn run_simulator(listen: SocketAddr) -> anyhow::Result<()> {
 
 async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Result<()> {
     let config = load(path)?;
-    let password = config
-        .rabbitmq
-        .password
-        .resolve()
-        .map_err(anyhow::Error::msg)?;
-    let connection = source::connect(&config.rabbitmq, &password, "hrsync-publish")
-        .await
-        .context("cannot connect to RabbitMQ")?;
+    let connection = source::connect_configured(&config.rabbitmq, "hrsync-publish").await?;
     let channel = publish::confirm_channel(&connection).await?;
     source::topology::declare(&channel, &config.rabbitmq, &config.retry.all_delays()).await?;
     for file in files {

@@ -76,15 +76,7 @@ impl Selection {
 }
 
 async fn open(config: &Config, name: &str) -> anyhow::Result<(Connection, Channel)> {
-    let password = config
-        .rabbitmq
-        .password
-        .resolve()
-        .map_err(anyhow::Error::msg)
-        .context("rabbitmq.password")?;
-    let connection = source::connect(&config.rabbitmq, &password, name)
-        .await
-        .context("cannot connect to RabbitMQ")?;
+    let connection = source::connect_configured(&config.rabbitmq, name).await?;
     let channel = publish::confirm_channel(&connection).await?;
     Ok((connection, channel))
 }

@@ -5,7 +5,6 @@
 use crate::config::Config;
 use crate::source::{self, publish, release};
 use crate::store::{HeldFilter, HeldKind, HeldMessage, Store};
-use anyhow::Context;
 use std::fmt::Write as _;
 use time::format_description::well_known::Rfc3339;
 
@@ -48,15 +47,7 @@ pub async fn release_staged(
     if staged.is_empty() {
         return Ok(Decided::default());
     }
-    let password = config
-        .rabbitmq
-        .password
-        .resolve()
-        .map_err(anyhow::Error::msg)
-        .context("rabbitmq.password")?;
-    let connection = source::connect(&config.rabbitmq, &password, "hrsync-staged-release")
-        .await
-        .context("cannot connect to RabbitMQ")?;
+    let connection = source::connect_configured(&config.rabbitmq, "hrsync-staged-release").await?;
     let channel = publish::confirm_channel(&connection).await?;
     let mut counts = Decided::default();
     for message in &staged {

@@ -6,7 +6,6 @@
 
 use crate::apply::DeadLetter;
 use lapin::message::Delivery;
-use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, LongString};
 use lapin::{BasicProperties, Channel};
 use time::format_description::well_known::Rfc3339;
@@ -26,15 +25,7 @@ pub const ORIGINAL_ROUTING_KEY: &str = "x-hrsync-original-routing-key";
 /// Longest error detail carried in a header (headers share the frame with the body).
 const MAX_DETAIL: usize = 1000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("broker refused the dead letter: {0}")]
-    Broker(#[from] lapin::Error),
-    #[error("broker nacked the dead letter")]
-    Nacked,
-    #[error("dead letter was unroutable (is the dead-letter queue bound?)")]
-    Unroutable,
-}
+pub use super::publish::PublishError;
 
 /// Publishes one dead letter for `delivery` and waits for the confirm.
 pub async fn publish(
@@ -45,26 +36,8 @@ pub async fn publish(
 ) -> Result<(), PublishError> {
     let properties = dead_letter_properties(delivery, letter);
     let routing_key = format!("{}.{}", letter.target_label(), letter.reason.as_str());
-    let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &delivery.data,
-            properties,
-        )
-        .await?
-        .await?;
-    if confirm.is_nack() {
-        return Err(PublishError::Nacked);
-    }
-    if confirm.take_message().is_some() {
-        return Err(PublishError::Unroutable);
-    }
-    Ok(())
+    super::publish::publish_confirmed(channel, exchange, &routing_key, &delivery.data, properties)
+        .await
 }
 
 fn dead_letter_properties(delivery: &Delivery, letter: &DeadLetter) -> BasicProperties {

@@ -2,11 +2,10 @@
 //! with the round counted in our own header (`x-hrsync-deferrals`) — never a requeue loop.
 //! Confirmed before the original is acked.
 
-use super::dead_letter::PublishError;
+use super::publish::{publish_confirmed, PublishError};
 use super::topology::retry_queue;
 use crate::config::RabbitMqConfig;
 use lapin::message::Delivery;
-use lapin::options::BasicPublishOptions;
 use lapin::types::AMQPValue;
 use lapin::Channel;
 use std::time::Duration;
@@ -36,25 +35,7 @@ pub async fn defer(
         .clone()
         .with_headers(headers)
         .with_delivery_mode(2);
+    // The default exchange routes by queue name.
     let queue = retry_queue(config, delay);
-    let confirm = channel
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            &delivery.data,
-            properties,
-        )
-        .await?
-        .await?;
-    if confirm.is_nack() {
-        return Err(PublishError::Nacked);
-    }
-    if confirm.take_message().is_some() {
-        return Err(PublishError::Unroutable);
-    }
-    Ok(())
+    publish_confirmed(channel, "", &queue, &delivery.data, properties).await
 }

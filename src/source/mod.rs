@@ -23,6 +23,19 @@ use crate::config::{RabbitMqConfig, Secret};
 use lapin::uri::{AMQPUri, AMQPUserInfo};
 use lapin::{Connection, ConnectionProperties};
 
+/// Resolves the configured password and connects (for the operator commands).
+pub async fn connect_configured(config: &RabbitMqConfig, name: &str) -> anyhow::Result<Connection> {
+    use anyhow::Context;
+    let password = config
+        .password
+        .resolve()
+        .map_err(anyhow::Error::msg)
+        .context("rabbitmq.password")?;
+    connect(config, &password, name)
+        .await
+        .context("cannot connect to RabbitMQ")
+}
+
 /// Opens a connection with the configured credentials. The error never shows the password.
 pub async fn connect(
     config: &RabbitMqConfig,

@@ -31,37 +31,66 @@ pub async fn publish_event(
     channel: &Channel,
     config: &RabbitMqConfig,
     body: &[u8],
-) -> Result<(), lapin::Error> {
+) -> Result<(), PublishError> {
     let properties = BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_delivery_mode(2);
     publish_raw(channel, config, &routing_key_for(body), body, properties).await
 }
 
-/// Publishes any body with the given properties (binary mode, bad input in tests).
-pub async fn publish_raw(
+/// Why a publish did not end with the broker holding the message.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker refused the publish: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker nacked the publish")]
+    Nacked,
+    #[error("the message was unroutable (is the queue bound?)")]
+    Unroutable,
+}
+
+/// Publishes `body` as mandatory and waits for the broker's confirm: `Ok` means a queue
+/// has it. The one way hrsync publishes, whether an event, a dead letter or a retry.
+pub async fn publish_confirmed(
     channel: &Channel,
-    config: &RabbitMqConfig,
+    exchange: &str,
     routing_key: &str,
     body: &[u8],
     properties: BasicProperties,
-) -> Result<(), lapin::Error> {
+) -> Result<(), PublishError> {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
     let confirm = channel
         .basic_publish(
-            config.exchange.as_str().into(),
+            exchange.into(),
             routing_key.into(),
-            BasicPublishOptions::default(),
+            options,
             body,
             properties,
         )
         .await?
         .await?;
     if confirm.is_nack() {
-        return Err(lapin::Error::from(std::io::Error::other(
-            "broker nacked the publish",
-        )));
+        return Err(PublishError::Nacked);
+    }
+    if confirm.take_message().is_some() {
+        return Err(PublishError::Unroutable);
     }
     Ok(())
+}
+
+/// Publishes any body with the given properties to the work exchange (binary mode, bad
+/// input in tests, releases, replays).
+pub async fn publish_raw(
+    channel: &Channel,
+    config: &RabbitMqConfig,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    publish_confirmed(channel, &config.exchange, routing_key, body, properties).await
 }
 
 /// Binary-mode properties: CloudEvents attributes as `cloudEvents:` headers.

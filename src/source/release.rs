@@ -19,7 +19,7 @@ pub async fn publish_held(
     channel: &Channel,
     config: &RabbitMqConfig,
     message: &HeldMessage,
-) -> Result<(), lapin::Error> {
+) -> Result<(), publish::PublishError> {
     let mut headers = FieldTable::default();
     headers.insert(
         RELEASED.into(),
