@@ -218,6 +218,7 @@ impl Applier {
             action: event.action,
             account_id,
             fields,
+            previous: None,
         })
     }
 
@@ -259,7 +260,8 @@ impl Applier {
         ) {
             return Ok(TargetOutcome::Duplicate);
         }
-        if let Some(last) = self.store.last_applied(employee, label).await? {
+        let last = self.store.last_applied(employee, label).await?;
+        if let Some(last) = &last {
             if last.sequence >= event.sequence {
                 self.store
                     .record_outcome(employee, label, &event.id, Outcome::Stale)
@@ -276,7 +278,10 @@ impl Applier {
             known = self.resolve_unlinked(target, event).await?;
         }
         let change = match self.change_for(target, event, known) {
-            Ok(change) => change,
+            Ok(change) => Change {
+                previous: last.map(|state| state.fields),
+                ..change
+            },
             Err(outcome) => {
                 if let TargetOutcome::Failed(_) = outcome {
                     self.store

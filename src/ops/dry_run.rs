@@ -81,6 +81,7 @@ fn plan_target(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetP
         action: event.action,
         account_id: account_id.to_string(),
         fields,
+        previous: None,
     };
     match target.describe(&change) {
         Ok(requests) => plan("send".into(), requests),

@@ -90,6 +90,9 @@ pub struct Change {
     pub account_id: String,
     /// Mapped field values, keyed by the target's field names (or dotted paths).
     pub fields: Map<String, Value>,
+    /// The values hrsync last applied for this employee in this target, if any (what a
+    /// target without a cheap read diffs against).
+    pub previous: Option<Map<String, Value>>,
 }
 
 /// An HTTP request as a target would send it, without auth: what a dry run prints and

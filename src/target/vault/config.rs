@@ -46,6 +46,36 @@ pub struct VaultConfig {
     #[schemars(with = "String")]
     #[serde(default = "VaultConfig::default_burst_pause", with = "humantime_serde")]
     pub burst_pause: Duration,
+    /// Coalescing movers and leavers into bulk updates (Vault only).
+    #[serde(default)]
+    pub bulk: BulkConfig,
+}
+
+/// Vault bulk updates: movers and leavers waiting at the same time go out as one
+/// `PUT /api/{version}/objects/users` (at most 500 rows), instead of one call each — a
+/// 10,000-person reorganisation takes 20 calls, not 10,000. In bulk mode a change is
+/// diffed against what hrsync last applied (the state store) rather than a fresh read,
+/// since a read per user would cost the calls bulk saves.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulkConfig {
+    pub enabled: bool,
+    /// Rows per call (Vault allows at most 500).
+    pub max_rows: usize,
+    /// How long the first change of a batch waits for others to join it.
+    #[schemars(with = "String")]
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            enabled: false,
+            max_rows: 500,
+            max_wait: Duration::from_millis(200),
+        }
+    }
 }
 
 impl VaultConfig {
@@ -96,6 +126,11 @@ impl VaultConfig {
         }
         if self.timeout.is_zero() {
             errors.push(format!("{prefix}.timeout: must be above zero"));
+        }
+        if !(1..=500).contains(&self.bulk.max_rows) {
+            errors.push(format!(
+                "{prefix}.bulk.max_rows: must be 1-500 (Vault's limit)"
+            ));
         }
     }
 }

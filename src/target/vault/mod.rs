@@ -7,11 +7,12 @@
 //! three are always sent: `active__v`, and `security_profile__v` / `license_type__v` from
 //! the mapping (`vault_membership.*`, privileged) or else as the user has them now.
 
+mod bulk;
 mod config;
 mod request_builder;
 mod service;
 
-pub use config::VaultConfig;
+pub use config::{BulkConfig, VaultConfig};
 pub use request_builder::{
     changed_fields, form_value, retrieve_user, update_membership, update_user,
 };

@@ -82,6 +82,21 @@ pub fn update_membership(
     })
 }
 
+/// `PUT /api/{version}/objects/users` with up to 500 JSON rows, each with its `id`.
+pub fn update_users(
+    api_version: &str,
+    rows: &[Map<String, Value>],
+) -> Result<PreparedRequest, TargetError> {
+    let body = serde_json::to_string(rows)
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::PUT,
+        path: format!("/api/{api_version}/objects/users"),
+        content_type: "application/json",
+        body,
+    })
+}
+
 /// The mapped fields whose form value differs from the user's current one (an absent
 /// field counts as `null`).
 pub fn changed_fields(
@@ -125,6 +140,7 @@ mod tests {
             action: Action::Mover,
             account_id: account_id.into(),
             fields: fields.as_object().unwrap().clone(),
+            previous: None,
         }
     }
 

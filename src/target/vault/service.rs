@@ -1,6 +1,7 @@
 //! The Vault client: reads the user, then writes only what differs, with the shared Vault
 //! session.
 
+use super::bulk::Batcher;
 use super::request_builder::{
     changed_fields, find_user, retrieve_user, update_membership, update_user,
 };
@@ -13,16 +14,42 @@ use crate::target::{
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub struct VaultTarget {
-    session: VeevaSession,
+    session: Arc<VeevaSession>,
+    bulk: Option<Batcher>,
 }
 
 impl VaultTarget {
+    /// The client; with `bulk.enabled`, also its batcher task (so call within a runtime).
     pub fn new(config: VaultConfig, password: Secret) -> Self {
-        VaultTarget {
-            session: VeevaSession::new(config, password),
+        let bulk = config.bulk.clone();
+        let session = Arc::new(VeevaSession::new(config, password));
+        let bulk = bulk.enabled.then(|| Batcher::spawn(session.clone(), bulk));
+        VaultTarget { session, bulk }
+    }
+
+    /// A mover or leaver through the bulk batcher: diffed against what hrsync last
+    /// applied, sent as one row of the next bulk call.
+    async fn apply_in_bulk(
+        &self,
+        batcher: &Batcher,
+        change: &Change,
+    ) -> Result<Applied, TargetError> {
+        let user_id = crate::target::id::numeric("accounts.vault.user_id", &change.account_id)?;
+        let previous = change.previous.clone().unwrap_or_default();
+        let changed = changed_fields(&previous, &change.fields)?;
+        if changed.is_empty() {
+            return Ok(Applied::Unchanged);
         }
+        let mut row = changed.clone();
+        let id: u64 = user_id.parse().map_err(|_| {
+            TargetError::permanent("invalid_id", "accounts.vault.user_id: out of range")
+        })?;
+        row.insert("id".into(), Value::from(id));
+        batcher.submit(row).await?;
+        Ok(Applied::Changed(changed.keys().cloned().collect()))
     }
 
     fn api_version(&self) -> &str {
@@ -51,6 +78,14 @@ impl Target for VaultTarget {
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
+        let bulk_eligible = change.action != Action::Joiner
+            && !change
+                .fields
+                .keys()
+                .any(|k| k.starts_with(MEMBERSHIP_PREFIX));
+        if let Some(batcher) = self.bulk.as_ref().filter(|_| bulk_eligible) {
+            return self.apply_in_bulk(batcher, change).await;
+        }
         let current = self.current(change).await?;
         let (user_fields, membership) = split_membership(&change.fields);
         let changed = changed_fields(&current, &user_fields)?;

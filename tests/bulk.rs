@@ -1,0 +1,107 @@
+//! Vault bulk updates: a backlog of movers goes out in calls of up to 500 rows; a row Vault
+//! refuses fails only its own event; one employee's changes stay in order.
+
+mod common;
+
+use common::*;
+use hrsync::config::Config;
+use hrsync::simulator::SimulatorConfig;
+use serde_json::json;
+use std::time::Duration;
+
+fn bulk_vault_only(c: &mut Config) {
+    let vault = c.targets.vault.as_mut().unwrap();
+    vault.bulk.enabled = true;
+    vault.bulk.max_wait = Duration::from_secs(3);
+    c.targets.sitevault.as_mut().unwrap().enabled = false;
+    c.targets.superoffice.as_mut().unwrap().enabled = false;
+    c.worker.concurrency = 1200;
+    c.rabbitmq.prefetch = 1200;
+}
+
+fn big_simulator() -> SimulatorConfig {
+    SimulatorConfig {
+        seed_users: 1300,
+        ..roomy_simulator()
+    }
+}
+
+/// The bulk calls the simulator received, and their row counts.
+async fn bulk_calls(h: &Harness) -> Vec<usize> {
+    h.writes("vault", "PUT")
+        .await
+        .into_iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/objects/users"))
+        .map(|r| body_json(&r).as_array().unwrap().len())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backlog_of_1200_vault_updates_takes_at_most_three_calls() {
+    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let movers: Vec<_> = (0..1200).map(|i| staff_mover(i, 1)).collect();
+    h.publish_all(&movers).await;
+    h.wait_idle_within(Duration::from_secs(120)).await;
+    let calls = bulk_calls(&h).await;
+    assert!(calls.len() <= 3, "bulk calls and their rows: {calls:?}");
+    assert_eq!(calls.iter().sum::<usize>(), 1200);
+    assert!(calls.iter().all(|rows| *rows <= 500));
+    for i in [0, 599, 1199] {
+        let (vault, _, _) = account_ids(i);
+        assert_eq!(h.user("vault", &vault).await["user_title__v"], "Title 1");
+    }
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_row_vault_refuses_dead_letters_only_its_own_event() {
+    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let mut events: Vec<_> = (0..20).map(|i| staff_mover(i, 1)).collect();
+    // No such Vault user: this row comes back FAILURE inside a successful bulk call.
+    events[7]["data"]["accounts"]["vault"]["user_id"] = json!("99999999");
+    h.publish_all(&events).await;
+    let letters = h.dead_letters(1).await;
+    assert_eq!(letters[0].header("x-hrsync-target"), "vault");
+    assert_eq!(letters[0].header("x-hrsync-reason"), "rejected");
+    assert_eq!(letters[0].body, events[7].to_string().into_bytes());
+    h.wait_idle().await;
+    assert_eq!(bulk_calls(&h).await.iter().sum::<usize>(), 20);
+    for i in (0..20).filter(|i| *i != 7) {
+        let (vault, _, _) = account_ids(i);
+        assert_eq!(
+            h.user("vault", &vault).await["user_title__v"],
+            "Title 1",
+            "user {vault}"
+        );
+    }
+    assert!(
+        h.dead_letters_now().await.is_empty(),
+        "only one dead letter"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn two_changes_of_one_employee_in_the_backlog_apply_in_order() {
+    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let mut events: Vec<_> = (0..50).map(|i| staff_mover(i, 1)).collect();
+    events.push(staff_mover(3, 2));
+    h.publish_all(&events).await;
+    h.wait_idle_within(Duration::from_secs(60)).await;
+    let rows_for_user: Vec<String> = h
+        .writes("vault", "PUT")
+        .await
+        .iter()
+        .flat_map(|r| body_json(r).as_array().unwrap().clone())
+        .filter(|row| row["id"] == 25004)
+        .map(|row| row["user_title__v"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        rows_for_user,
+        ["Title 1", "Title 2"],
+        "one row per batch, in sequence order"
+    );
+    assert_eq!(h.user("vault", "25004").await["user_title__v"], "Title 2");
+    h.stop().await;
+}
