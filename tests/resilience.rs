@@ -191,3 +191,47 @@ async fn a_target_down_for_20_seconds_parks_its_work_and_nothing_is_dead_lettere
     assert!(metric(&metrics, "hrsync_deferrals_total", r#"kind="parked""#) >= 1.0);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn three_sharded_workers_share_3000_events_and_survive_losing_one() {
+    let h = Harness::start_sharded(StoreKind::Postgres, roomy_simulator(), 4).await;
+    let (employees, events_each) = (300, 10);
+    let mut workers = vec![
+        h.spawn_worker("a").await,
+        h.spawn_worker("b").await,
+        h.spawn_worker("c").await,
+    ];
+    h.publish_all(&staff_feed(employees, events_each)).await;
+    // Kill one replica mid-run; its shards (and perhaps the router) move to the others.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut applied = 0.0;
+        for w in &workers {
+            applied += h.process_applied(w, "vault").await;
+        }
+        if applied >= 900.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress ({applied} applied)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut victim = workers.remove(0);
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    for w in &workers {
+        h.wait_process_idle(w, Duration::from_secs(240)).await;
+    }
+    h.assert_applied_exactly_once_in_order(employees, events_each)
+        .await;
+    assert!(h.dead_letters_now().await.is_empty());
+    // The killed replica's shards moved: the survivors finished what it left.
+    let mut survivors = 0.0;
+    for w in &workers {
+        survivors += h.process_applied(w, "vault").await;
+    }
+    assert!(survivors > 0.0);
+    for w in workers {
+        h.stop_process(w).await;
+    }
+    h.stop().await;
+}

@@ -143,6 +143,14 @@ pub struct RabbitMqConfig {
     /// that crashes the worker) the broker dead-letters it.
     #[serde(default = "RabbitMqConfig::default_delivery_limit")]
     pub delivery_limit: u32,
+    /// Shard queues (0 = one work queue). With N shards, the work queue is consumed by
+    /// one router at a time (single active consumer) that sends each message, by employee,
+    /// through a consistent-hash exchange to one of N shard queues, each consumed by one
+    /// replica at a time: any number of replicas share the work and one employee's events
+    /// stay in order. Needs the `rabbitmq_consistent_hash_exchange` plugin and a shared
+    /// (PostgreSQL) store. Changing it needs new queues (queue arguments differ).
+    #[serde(default)]
+    pub shards: u16,
     /// Shown in RabbitMQ's connection list (`rabbitmqctl list_connections client_properties`).
     #[serde(default = "RabbitMqConfig::default_connection_name")]
     pub connection_name: String,

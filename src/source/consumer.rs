@@ -102,20 +102,49 @@ impl Consumer {
         consume_channel
             .basic_qos(self.rabbitmq.prefetch, BasicQosOptions::default())
             .await?;
-        let mut deliveries = consume_channel
-            .basic_consume(
-                self.rabbitmq.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut tags = Vec::new();
+        let mut streams = Vec::new();
+        for queue in topology::work_queues(&self.rabbitmq) {
+            let consumer = consume_channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            tags.push(consumer.tag());
+            streams.push(consumer);
+        }
+        let mut deliveries = futures_util::stream::select_all(streams);
+        let router_stop = shutdown.child_token();
+        let mut router = None;
+        if self.rabbitmq.shards > 0 {
+            let channels = (
+                connection.create_channel().await?,
+                connection.create_channel().await?,
+            );
+            let config = self.rabbitmq.clone();
+            let max_body = self.worker.max_body_bytes;
+            let stop = router_stop.clone();
+            router = Some(tokio::spawn(async move {
+                super::router::run(channels.0, channels.1, config, max_body, stop).await
+            }));
+        }
         self.set_consuming(true);
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
         let result = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                routed = async { router.as_mut().expect("guarded").await }, if router.is_some() => {
+                    router = None;
+                    match routed {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => break Err(e),
+                        Err(e) => break Err(lapin::Error::from(std::io::Error::other(e.to_string()))),
+                    }
+                }
                 next = deliveries.next() => next,
             };
             let delivery = match next {
@@ -151,8 +180,9 @@ impl Consumer {
             });
         };
         self.set_consuming(false);
+        router_stop.cancel();
         if result.is_ok() {
-            self.drain(&consume_channel, &deliveries.tag(), slots).await;
+            self.drain(&consume_channel, &tags, slots).await;
         }
         close(&connection).await;
         result
@@ -299,14 +329,16 @@ impl Consumer {
     async fn drain(
         &self,
         channel: &Channel,
-        tag: &lapin::types::ShortString,
+        tags: &[lapin::types::ShortString],
         slots: &Arc<Semaphore>,
     ) {
-        if let Err(e) = channel
-            .basic_cancel(tag.clone(), BasicCancelOptions::default())
-            .await
-        {
-            tracing::warn!(error = %e, "could not cancel the consumer");
+        for tag in tags {
+            if let Err(e) = channel
+                .basic_cancel(tag.clone(), BasicCancelOptions::default())
+                .await
+            {
+                tracing::warn!(error = %e, "could not cancel the consumer");
+            }
         }
         let all = u32::try_from(self.worker.concurrency).unwrap_or(u32::MAX);
         let grace = self.worker.shutdown_grace;

@@ -9,6 +9,7 @@
 //!   queue), counting rounds in a header.
 //! - [`headers`]: AMQP header tables as JSON, for the event decoder and tools.
 //! - [`publish`]: publishing events, for the `hrsync publish` command and tests.
+//! - [`router`]: with shards, moves work-queue messages to the employee's shard queue.
 //! - [`release`]: republishing held messages — due scheduled changes, released staged ones.
 
 pub mod consumer;
@@ -17,6 +18,7 @@ pub mod delayed_retry;
 pub mod headers;
 pub mod publish;
 pub mod release;
+pub mod router;
 pub mod topology;
 
 use crate::config::{RabbitMqConfig, Secret};

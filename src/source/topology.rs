@@ -8,6 +8,9 @@
 //!   before it can dead-letter the message itself.
 //! - `dead_letter_exchange` (fanout) → `dead_letter_queue` (quorum): everything that could
 //!   not be applied, with the reason in headers.
+//! - with `shards = N`: `{exchange}.by-employee` (consistent-hash on the
+//!   `x-hrsync-employee` header) → `{queue}.shard.{i}` (quorum, single active consumer).
+//!   The work queue then has a single active consumer too: the router.
 //! - `{queue}.retry.{N}s` (quorum, one per configured wait): the delayed-retry queues.
 //!   A message waits there `x-message-ttl`, then the broker dead-letters it back to the
 //!   work queue (at least once), so a struggling target does not hold consumer slots.
@@ -17,6 +20,28 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 use std::time::Duration;
+
+/// The header the consistent-hash exchange hashes on: the employee id.
+pub const EMPLOYEE_HEADER: &str = "x-hrsync-employee";
+
+/// The consistent-hash exchange feeding the shard queues.
+pub fn shard_exchange(config: &RabbitMqConfig) -> String {
+    format!("{}.by-employee", config.exchange)
+}
+
+/// Shard queue `index`.
+pub fn shard_queue(config: &RabbitMqConfig, index: u16) -> String {
+    format!("{}.shard.{index}", config.queue)
+}
+
+/// The queues the worker applies events from: the work queue, or the shard queues.
+pub fn work_queues(config: &RabbitMqConfig) -> Vec<String> {
+    if config.shards == 0 {
+        vec![config.queue.clone()]
+    } else {
+        (0..config.shards).map(|i| shard_queue(config, i)).collect()
+    }
+}
 
 /// The delayed-retry queue for a wait of `delay`.
 pub fn retry_queue(config: &RabbitMqConfig, delay: Duration) -> String {
@@ -72,7 +97,7 @@ pub async fn declare(
         .queue_declare(
             config.queue.as_str().into(),
             durable_queue,
-            work_queue_arguments(config),
+            intake_queue_arguments(config),
         )
         .await?;
     for delay in retry_delays {
@@ -83,6 +108,9 @@ pub async fn declare(
                 retry_queue_arguments(config, *delay),
             )
             .await?;
+    }
+    if config.shards > 0 {
+        declare_shards(channel, config).await?;
     }
     for key in &config.binding_keys {
         channel
@@ -98,6 +126,49 @@ pub async fn declare(
     Ok(())
 }
 
+/// The consistent-hash exchange (hashing the employee header) and N shard queues with
+/// single active consumer, each bound with weight 1.
+async fn declare_shards(channel: &Channel, config: &RabbitMqConfig) -> Result<(), lapin::Error> {
+    let mut args = FieldTable::default();
+    args.insert("hash-header".into(), text(EMPLOYEE_HEADER));
+    channel
+        .exchange_declare(
+            shard_exchange(config).as_str().into(),
+            ExchangeKind::Custom("x-consistent-hash".into()),
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+    for index in 0..config.shards {
+        let queue = shard_queue(config, index);
+        let mut args = work_queue_arguments(config);
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                shard_exchange(config).as_str().into(),
+                "1".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
@@ -105,6 +176,16 @@ fn text(value: &str) -> AMQPValue {
 fn quorum_arguments() -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(ShortString::from("x-queue-type"), text("quorum"));
+    args
+}
+
+/// The work queue; when sharded, only one router at a time reads it, so the routing keeps
+/// the arrival order.
+fn intake_queue_arguments(config: &RabbitMqConfig) -> FieldTable {
+    let mut args = work_queue_arguments(config);
+    if config.shards > 0 {
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
     args
 }
 

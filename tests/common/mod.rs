@@ -138,6 +138,21 @@ impl Harness {
         Self::setup(store_kind, |_| {}, sim_config, false).await
     }
 
+    /// The same, with `shards` shard queues for the worker processes.
+    pub async fn start_sharded(
+        store_kind: StoreKind,
+        sim_config: SimulatorConfig,
+        shards: u16,
+    ) -> Harness {
+        Self::setup(
+            store_kind,
+            |c| c.rabbitmq.shards = shards,
+            sim_config,
+            false,
+        )
+        .await
+    }
+
     async fn setup(
         store_kind: StoreKind,
         adjust: impl FnOnce(&mut Config),
@@ -478,9 +493,13 @@ impl Harness {
         declared.message_count()
     }
 
-    /// Messages waiting in the work queue and in the delayed-retry queues.
+    /// Messages waiting in the work queue, the shard queues and the delayed-retry queues.
     pub async fn pending(&self) -> u32 {
         let mut total = self.queue_depth(&self.config.rabbitmq.queue).await;
+        for index in 0..self.config.rabbitmq.shards {
+            let queue = hrsync::source::topology::shard_queue(&self.config.rabbitmq, index);
+            total += self.queue_depth(&queue).await;
+        }
         for delay in self.config.retry.all_delays() {
             let queue = hrsync::source::topology::retry_queue(&self.config.rabbitmq, delay);
             total += self.queue_depth(&queue).await;
@@ -543,6 +562,20 @@ impl Harness {
                 .exchange_delete(exchange.as_str().into(), Default::default())
                 .await;
         }
+        for index in 0..rabbit.shards {
+            let queue = hrsync::source::topology::shard_queue(rabbit, index);
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        if rabbit.shards > 0 {
+            let exchange = hrsync::source::topology::shard_exchange(rabbit);
+            let _ = self
+                .channel
+                .exchange_delete(exchange.as_str().into(), Default::default())
+                .await;
+        }
         for delay in self.config.retry.all_delays() {
             let queue = hrsync::source::topology::retry_queue(rabbit, delay);
             let _ = self
@@ -590,8 +623,8 @@ impl Harness {
             .replace(
                 "prefetch = 32",
                 &format!(
-                    "prefetch = 32\nconnection_name = \"{}\"",
-                    rabbit.connection_name
+                    "prefetch = 32\nconnection_name = \"{}\"\nshards = {}",
+                    rabbit.connection_name, rabbit.shards
                 ),
             )
             .replace(
