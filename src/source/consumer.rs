@@ -104,7 +104,13 @@ impl Consumer {
             .await?;
         let mut tags = Vec::new();
         let mut streams = Vec::new();
-        for queue in topology::work_queues(&self.rabbitmq) {
+        for queue in shuffled(topology::work_queues(&self.rabbitmq)) {
+            if self.rabbitmq.shards > 0 {
+                // The first subscriber of a shard is its active consumer: replicas that
+                // start together spread the shards between them by this random stagger.
+                let stagger = rand::random_range(0..250);
+                tokio::time::sleep(Duration::from_millis(stagger)).await;
+            }
             let consumer = consume_channel
                 .basic_consume(
                     queue.as_str().into(),
@@ -361,6 +367,12 @@ async fn requeue(delivery: &Delivery, why: &str) {
     if let Err(e) = delivery.nack(options).await {
         tracing::warn!(error = %e, "nack failed; the broker will redeliver after reconnect");
     }
+}
+
+fn shuffled(mut queues: Vec<String>) -> Vec<String> {
+    use rand::seq::SliceRandom;
+    queues.shuffle(&mut rand::rng());
+    queues
 }
 
 async fn close(connection: &Connection) {
