@@ -38,6 +38,9 @@ use tokio::net::TcpListener;
 
 // ------------------------------------------------------------------------------ arguments
 
+/// RSS at a progress point: (events handled at least, Some((RSS MiB, seconds in, …))).
+type Checkpoint = (usize, Option<(f64, f64, f64)>);
+
 #[derive(Debug, Clone)]
 struct Args {
     quick: bool,
@@ -284,7 +287,10 @@ fn machine_facts() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':'])))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']))
+        })
         .unwrap_or("unknown")
         .to_string();
     Machine {
@@ -293,8 +299,12 @@ fn machine_facts() -> Machine {
         rabbitmq: command_output("rabbitmqctl", &["version"], Duration::from_secs(20))
             .and_then(|v| v.lines().last().map(str::to_string))
             .unwrap_or_else(|| "unknown (rabbitmqctl unavailable)".into()),
-        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"], Duration::from_secs(5))
-            .unwrap_or_else(|| "unknown".into()),
+        date: command_output(
+            "date",
+            &["-u", "+%Y-%m-%d %H:%M UTC"],
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| "unknown".into()),
         kernel: command_output("uname", &["-r"], Duration::from_secs(5))
             .unwrap_or_else(|| "unknown".into()),
     }
@@ -592,7 +602,10 @@ impl Scenario {
             })
         };
 
-        let unique = format!("bench-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let unique = format!(
+            "bench-{name}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let dir = std::env::temp_dir().join(&unique);
         std::fs::create_dir_all(&dir)?;
         let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -605,9 +618,21 @@ impl Scenario {
         set(&mut table, "log.level", args.log_level.as_str());
         set(&mut table, "rabbitmq.exchange", format!("{unique}.hr"));
         set(&mut table, "rabbitmq.queue", format!("{unique}.events"));
-        set(&mut table, "rabbitmq.dead_letter_exchange", format!("{unique}.dlx"));
-        set(&mut table, "rabbitmq.dead_letter_queue", format!("{unique}.dlq"));
-        set(&mut table, "rabbitmq.connection_name", format!("{unique}-worker"));
+        set(
+            &mut table,
+            "rabbitmq.dead_letter_exchange",
+            format!("{unique}.dlx"),
+        );
+        set(
+            &mut table,
+            "rabbitmq.dead_letter_queue",
+            format!("{unique}.dlq"),
+        );
+        set(
+            &mut table,
+            "rabbitmq.connection_name",
+            format!("{unique}-worker"),
+        );
         set(&mut table, "rabbitmq.prefetch", i64::from(args.prefetch));
         set(&mut table, "rabbitmq.reconnect_max_delay", "1s");
         set(&mut table, "retry.deferral_delays", vec!["5s"]);
@@ -618,9 +643,17 @@ impl Scenario {
             format!("sqlite://{}/hrsync.db", dir.display()),
         );
         for target in ["vault", "sitevault", "superoffice"] {
-            set(&mut table, &format!("targets.{target}.base_url"), sim_url.as_str());
+            set(
+                &mut table,
+                &format!("targets.{target}.base_url"),
+                sim_url.as_str(),
+            );
         }
-        set(&mut table, "targets.superoffice.rate_limit_per_second", 100_000);
+        set(
+            &mut table,
+            "targets.superoffice.rate_limit_per_second",
+            100_000,
+        );
         adjust(&mut table);
         let config_text = toml::to_string(&table)?;
         let config = Config::from_toml(&config_text)
@@ -660,7 +693,10 @@ impl Scenario {
             &self.channel,
             &self.config.rabbitmq.exchange,
             events.map(|e| {
-                let key = e["type"].as_str().unwrap_or("hr.employee.unknown").to_string();
+                let key = e["type"]
+                    .as_str()
+                    .unwrap_or("hr.employee.unknown")
+                    .to_string();
                 (key, e.to_string().into_bytes())
             }),
             properties,
@@ -768,7 +804,12 @@ impl Scenario {
 
     /// Waits until `events` were handled, the work queue is empty and the worker holds
     /// nothing; returns when that was first seen.
-    async fn wait_done(&self, process: &mut WorkerProcess, events: usize, within: Duration) -> Result<Instant> {
+    async fn wait_done(
+        &self,
+        process: &mut WorkerProcess,
+        events: usize,
+        within: Duration,
+    ) -> Result<Instant> {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = process.child.try_wait() {
@@ -778,7 +819,10 @@ impl Scenario {
             if self.depth().await? == 0 {
                 let now = Instant::now();
                 let m = self.metrics(process).await?;
-                if m.in_flight == 0.0 && m.events_total() >= events as f64 {
+                if m.in_flight == 0.0
+                    && m.events_total() >= events as f64
+                    && self.retry_depth().await? == 0
+                {
                     return Ok(now);
                 }
             }
@@ -952,7 +996,9 @@ struct E2eResult {
 async fn end_to_end(args: &Args) -> Result<E2eResult> {
     let scenario = Scenario::new("e2e", args, args.e2e_employees, |_| {}).await?;
     run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
-        let (sent, took) = s.publish(mover_stream(args.e2e_events, args.e2e_employees)).await?;
+        let (sent, took) = s
+            .publish(mover_stream(args.e2e_events, args.e2e_employees))
+            .await?;
         let mut worker = s.spawn_worker().await?;
         let t0 = Instant::now();
         let cpu0 = cpu_seconds(worker.pid)?;
@@ -969,7 +1015,9 @@ async fn end_to_end(args: &Args) -> Result<E2eResult> {
             ),
             None => None,
         };
-        let t1 = s.wait_done(&mut worker, sent, args.scenario_timeout).await?;
+        let t1 = s
+            .wait_done(&mut worker, sent, args.scenario_timeout)
+            .await?;
         let cpu1 = cpu_seconds(worker.pid)?;
         let perf_note = if let Some(child) = perf.as_mut() {
             let _ = Command::new("kill")
@@ -1028,7 +1076,11 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
                 set(t, "rabbitmq.prefetch", i64::from(args.bulk_prefetch));
                 set(t, "targets.vault.bulk.enabled", true);
                 set(t, "targets.vault.bulk.max_rows", args.bulk_max_rows as i64);
-                set(t, "targets.vault.bulk.max_wait", args.bulk_max_wait.as_str());
+                set(
+                    t,
+                    "targets.vault.bulk.max_wait",
+                    args.bulk_max_wait.as_str(),
+                );
             }
         },
     )
@@ -1050,7 +1102,9 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
             .await?;
         let mut worker = s.spawn_worker().await?;
         let t0 = Instant::now();
-        let t1 = s.wait_done(&mut worker, sent, args.scenario_timeout).await?;
+        let t1 = s
+            .wait_done(&mut worker, sent, args.scenario_timeout)
+            .await?;
         let metrics = s.metrics(&worker).await?;
         s.stop_worker(worker).await;
         let stats = s.sim_stats().await?;
@@ -1073,7 +1127,7 @@ struct RssResult {
     idle_mib: f64,
     peak_mib: f64,
     /// (events handled at least, RSS MiB when first seen, seconds in)
-    checkpoints: Vec<(usize, Option<(f64, f64, f64)>)>,
+    checkpoints: Vec<Checkpoint>,
     handled: f64,
     seconds: f64,
     samples: usize,
@@ -1090,8 +1144,7 @@ async fn rss_under_backlog(args: &Args) -> Result<RssResult> {
         let t0 = Instant::now();
         let limit = Duration::from_secs_f64(args.rss_seconds);
         let marks = [sent / 10, sent / 2, sent];
-        let mut checkpoints: Vec<(usize, Option<(f64, f64, f64)>)> =
-            marks.iter().map(|m| (*m, None)).collect();
+        let mut checkpoints: Vec<Checkpoint> = marks.iter().map(|m| (*m, None)).collect();
         let mut peak: f64 = idle_mib;
         let mut handled = 0.0;
         let mut samples = 0;
@@ -1099,10 +1152,15 @@ async fn rss_under_backlog(args: &Args) -> Result<RssResult> {
             if let Ok(Some(status)) = worker.child.try_wait() {
                 bail!("worker exited ({status}); log:\n{}", tail(&worker.log));
             }
-            let Some(rss) = rss_mib(worker.pid) else { break };
+            let Some(rss) = rss_mib(worker.pid) else {
+                break;
+            };
             samples += 1;
             peak = peak.max(rss);
-            handled = s.metrics(&worker).await.map_or(handled, |m| m.events_total());
+            handled = s
+                .metrics(&worker)
+                .await
+                .map_or(handled, |m| m.events_total());
             for (mark, seen) in checkpoints.iter_mut() {
                 if seen.is_none() && handled >= *mark as f64 {
                     *seen = Some((rss, handled, t0.elapsed().as_secs_f64()));
@@ -1157,7 +1215,9 @@ async fn latency_bound(args: &Args) -> Result<LatencyResult> {
             .await?;
         let mut worker = s.spawn_worker().await?;
         let t0 = Instant::now();
-        let t1 = s.wait_done(&mut worker, sent, args.scenario_timeout).await?;
+        let t1 = s
+            .wait_done(&mut worker, sent, args.scenario_timeout)
+            .await?;
         let metrics = s.metrics(&worker).await?;
         s.stop_worker(worker).await;
         let stats = s.sim_stats().await?;
@@ -1260,7 +1320,10 @@ async fn main() {
         std::process::exit(2);
     }
     let machine = machine_facts();
-    println!("hrsync throughput benchmark{}", if args.quick { " (--quick)" } else { "" });
+    println!(
+        "hrsync throughput benchmark{}",
+        if args.quick { " (--quick)" } else { "" }
+    );
     println!(
         "machine: {} cores ({}), kernel {}, RabbitMQ {}, {}",
         machine.nproc, machine.cpu, machine.kernel, machine.rabbitmq, machine.date
@@ -1269,7 +1332,11 @@ async fn main() {
     let bulk = vault_bulk_available();
     println!(
         "vault bulk mode (targets.vault.bulk.enabled): {}",
-        if bulk { "available" } else { "not available in this build" }
+        if bulk {
+            "available"
+        } else {
+            "not available in this build"
+        }
     );
     println!();
 
@@ -1277,13 +1344,22 @@ async fn main() {
     let mut failures = 0;
     let mut fail = |n: u32, e: anyhow::Error, table: &mut Table| {
         eprintln!("scenario {n} failed: {e:#}");
-        table.row(&n.to_string(), "FAILED", "-".into(), "-", format!("{e:#}").lines().next().unwrap_or("").into());
+        table.row(
+            &n.to_string(),
+            "FAILED",
+            "-".into(),
+            "-",
+            format!("{e:#}").lines().next().unwrap_or("").into(),
+        );
         failures += 1;
     };
 
     let mut raw_rate = None;
     if args.runs(1) {
-        println!("(1) raw lapin ceiling: {} x {} B ...", args.raw_messages, args.raw_body_bytes);
+        println!(
+            "(1) raw lapin ceiling: {} x {} B ...",
+            args.raw_messages, args.raw_body_bytes
+        );
         match raw_ceiling(&args).await {
             Ok(r) => {
                 raw_rate = Some(r.consume_per_s);
@@ -1377,7 +1453,11 @@ async fn main() {
                             r.mode,
                             r.outcomes,
                             verdict(met),
-                            if bulk { "" } else { " (bulk mode not available in this build)" }
+                            if bulk {
+                                ""
+                            } else {
+                                " (bulk mode not available in this build)"
+                            }
                         ),
                     );
                 }
