@@ -251,8 +251,13 @@ impl Applier {
         let kind = target.kind();
         let label = kind.as_str();
         let employee = event.employee_id();
+        let mut known = self.store.account(employee, label).await?;
         if let Some(account) = kind.account_id(&event.accounts) {
-            self.store.link_account(employee, label, account).await?;
+            // Written only when it is new or changed: most events repeat the same link.
+            if known.as_deref() != Some(account) {
+                self.store.link_account(employee, label, account).await?;
+                known = Some(account.to_string());
+            }
         }
         if matches!(
             self.store.outcome_of(&event.id, label).await?,
@@ -269,7 +274,6 @@ impl Applier {
                 return Ok(TargetOutcome::Stale);
             }
         }
-        let mut known = self.store.account(employee, label).await?;
         if known.is_none()
             && kind.account_id(&event.accounts).is_none()
             && event.action == Action::Leaver
