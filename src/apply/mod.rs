@@ -251,7 +251,8 @@ impl Applier {
         let kind = target.kind();
         let label = kind.as_str();
         let employee = event.employee_id();
-        let mut known = self.store.account(employee, label).await?;
+        let state = self.store.target_state(&event.id, employee, label).await?;
+        let mut known = state.account;
         if let Some(account) = kind.account_id(&event.accounts) {
             // Written only when it is new or changed: most events repeat the same link.
             if known.as_deref() != Some(account) {
@@ -260,12 +261,12 @@ impl Applier {
             }
         }
         if matches!(
-            self.store.outcome_of(&event.id, label).await?,
+            state.outcome,
             Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale)
         ) {
             return Ok(TargetOutcome::Duplicate);
         }
-        let last = self.store.last_applied(employee, label).await?;
+        let last = state.last;
         if let Some(last) = &last {
             if last.sequence >= event.sequence {
                 self.store

@@ -142,6 +142,20 @@ impl Store {
         employee_id: &str,
         sequence: u64,
     ) -> Result<u64, StoreError> {
+        // Nearly every event finds nothing to supersede: a read first spares the write.
+        let pending: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM held_messages \
+             WHERE kind = 'scheduled' AND status = 'pending' AND employee_id = $1 AND sequence < $2",
+        )
+        .bind(employee_id)
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(StoreError::query("supersede_scheduled"))?;
+        if pending == 0 {
+            return Ok(0);
+        }
         let done = sqlx::query(
             "UPDATE held_messages SET status = 'superseded', decided_by = 'worker', decided_at_us = $3 \
              WHERE kind = 'scheduled' AND status = 'pending' AND employee_id = $1 AND sequence < $2",

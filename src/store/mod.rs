@@ -129,6 +129,17 @@ pub struct AppliedState {
     pub event_id: String,
 }
 
+/// What the store knows about one event and one employee in one target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TargetState {
+    /// The event's recorded outcome in this target, if it was processed.
+    pub outcome: Option<Outcome>,
+    /// The employee's linked account in this target.
+    pub account: Option<String>,
+    /// The last change applied for the employee in this target.
+    pub last: Option<AppliedState>,
+}
+
 /// One line of the audit log. It names the fields but never holds their values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {

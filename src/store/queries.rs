@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{digest, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError};
+use super::{digest, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError, TargetState};
 
 const UPSERT_STATE: &str = "\
     INSERT INTO applied_state (employee_id, target, sequence, digest, fields, event_id, updated_at_us) \
@@ -81,6 +81,60 @@ impl Store {
             fields,
             event_id: text(&row, "event_id")?,
         }))
+    }
+
+    /// Everything the worker needs before it touches a target, in one round trip: the
+    /// event's recorded outcome there, the employee's linked account, and the last applied
+    /// state. (Three lookups, but the store's connection is a shared resource on the
+    /// per-event path.)
+    pub async fn target_state(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        target: &str,
+    ) -> Result<TargetState, StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT outcome FROM processed_events WHERE event_id = $1 AND target = $2) AS outcome, \
+               (SELECT account_id FROM account_links WHERE employee_id = $3 AND target = $2) AS account_id, \
+               s.sequence AS sequence, s.digest AS digest, s.fields AS fields, s.event_id AS last_event_id \
+             FROM (SELECT 1 AS one) AS base \
+             LEFT JOIN applied_state s ON s.employee_id = $3 AND s.target = $2",
+        )
+        .bind(event_id)
+        .bind(target)
+        .bind(employee_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::query("target_state"))?;
+        let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
+            row.try_get::<Option<String>, _>(column)
+                .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
+        };
+        let outcome = optional_text("outcome")?.map(|o| o.parse()).transpose()?;
+        let account = optional_text("account_id")?;
+        let last = match optional_text("fields")? {
+            None => None,
+            Some(fields) => {
+                let sequence: i64 = row
+                    .try_get("sequence")
+                    .map_err(|e| StoreError::Corrupt(format!("column sequence: {e}")))?;
+                Some(AppliedState {
+                    sequence: u64::try_from(sequence).map_err(|_| {
+                        StoreError::Corrupt(format!("negative sequence {sequence}"))
+                    })?,
+                    digest: optional_text("digest")?.unwrap_or_default(),
+                    fields: serde_json::from_str(&fields)
+                        .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?,
+                    event_id: optional_text("last_event_id")?.unwrap_or_default(),
+                })
+            }
+        };
+        Ok(TargetState {
+            outcome,
+            account,
+            last,
+        })
     }
 
     /// Records an applied (or found-unchanged) change in one transaction: the processed

@@ -600,3 +600,39 @@ async fn sqlite_file_and_folder_are_created() {
         Some("V-1")
     );
 }
+
+#[tokio::test]
+async fn target_state_reads_outcome_account_and_last_state_at_once() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(
+        store.target_state("ev", "E1", "vault").await.unwrap(),
+        TargetState::default()
+    );
+    store.link_account("E1", "vault", "25001").await.unwrap();
+    let f = fields(json!({"user_title__v": "CRA"}));
+    store
+        .record_applied(
+            "E1",
+            "vault",
+            "ev",
+            3,
+            &f,
+            &names(&["user_title__v"]),
+            Outcome::Applied,
+        )
+        .await
+        .unwrap();
+    let state = store.target_state("ev", "E1", "vault").await.unwrap();
+    assert_eq!(state.outcome, Some(Outcome::Applied));
+    assert_eq!(state.account.as_deref(), Some("25001"));
+    let last = state.last.unwrap();
+    assert_eq!(
+        (last.sequence, last.fields, last.event_id.as_str()),
+        (3, f, "ev")
+    );
+    let other = store
+        .target_state("other", "E1", "sitevault")
+        .await
+        .unwrap();
+    assert_eq!(other, TargetState::default());
+}
