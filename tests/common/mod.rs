@@ -795,58 +795,29 @@ impl Harness {
         closed
     }
 
-    /// Vault PUTs that succeeded, as user id → titles in arrival order.
+    /// Vault PUTs that succeeded (or were cut off by a killed worker), as user id → titles
+    /// in arrival order; see [`settled_titles`].
     pub async fn vault_titles(&self) -> BTreeMap<String, Vec<String>> {
-        let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for request in self.writes("vault", "PUT").await {
-            if request["status"] != 200 {
-                continue;
-            }
-            let id = request["path"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_string();
-            if let Some((_, title)) = form(&request)
+        let writes = self.writes("vault", "PUT").await;
+        settled_titles(titles_by_account(&writes, |request| {
+            form(request)
                 .into_iter()
                 .find(|(k, _)| k == "user_title__v")
-            {
-                titles.entry(id).or_default().push(title);
-            }
-        }
-        titles
+                .map(|(_, title)| title)
+        }))
     }
 
-    /// SuperOffice PATCHes that succeeded, as associate id → titles in arrival order.
+    /// SuperOffice PATCHes likewise, as associate id → titles in arrival order.
     pub async fn superoffice_titles(&self) -> BTreeMap<String, Vec<String>> {
-        let mut titles: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for request in self.writes("superoffice", "PATCH").await {
-            if request["status"] != 200 {
-                continue;
-            }
-            let id = request["path"]
-                .as_str()
-                .unwrap()
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_string();
-            let ops = body_json(&request);
-            if let Some(op) = ops
-                .as_array()
-                .unwrap()
+        let writes = self.writes("superoffice", "PATCH").await;
+        settled_titles(titles_by_account(&writes, |request| {
+            body_json(request)
+                .as_array()?
                 .iter()
                 .find(|op| op["op"] == "replace" && op["path"] == "/Person/Title")
-            {
-                titles
-                    .entry(id)
-                    .or_default()
-                    .push(op["value"].as_str().unwrap().to_string());
-            }
-        }
-        titles
+                .and_then(|op| op["value"].as_str())
+                .map(str::to_string)
+        }))
     }
 
     /// Asserts that every one of `employees` got titles 1..=`events_each`, each once, in
@@ -903,6 +874,34 @@ pub fn roomy_simulator() -> SimulatorConfig {
         burst_limit: 10_000_000,
         ..SimulatorConfig::default()
     }
+}
+
+/// `(title, cut_off)` per account (the last path segment) from logged writes that
+/// succeeded or have no status (cut off by a killed worker); failed ones are left out.
+fn titles_by_account(
+    writes: &[Value],
+    title_of: impl Fn(&Value) -> Option<String>,
+) -> BTreeMap<String, Vec<(String, bool)>> {
+    let mut titles: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    for request in writes {
+        let cut_off = request["status"].is_null();
+        if request["status"] != 200 && !cut_off {
+            continue;
+        }
+        let id = request["path"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        if let Some(title) = title_of(request) {
+            titles
+                .entry(id.to_string())
+                .or_default()
+                .push((title, cut_off));
+        }
+    }
+    titles
 }
 
 /// Titles per account from logged writes `(title, cut_off)`. A write with no status was cut
