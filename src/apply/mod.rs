@@ -20,7 +20,7 @@ use crate::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::store::{Outcome, Store, StoreError};
+use crate::store::{EventRecord, Outcome, Store, StoreError, TargetRecord, TargetState};
 use crate::target::{Applied, Change, ErrorClass, LookupHints, Target, TargetError, TargetKind};
 use futures_util::future::join_all;
 use gate::{Decision, Gate, Released};
@@ -127,20 +127,17 @@ impl Applier {
     }
 
     fn store_unavailable(&self, event: &HrEvent, error: &StoreError) -> Verdict {
-        let reports = self
-            .targets
+        Verdict::from_reports(event, self.store_unavailable_reports(error))
+    }
+
+    fn store_unavailable_reports(&self, error: &StoreError) -> Vec<TargetReport> {
+        self.targets
             .iter()
             .map(|t| TargetReport {
                 target: t.kind(),
-                outcome: TargetOutcome::Deferred(Deferral {
-                    target: t.kind(),
-                    parked: false,
-                    code: "store".into(),
-                    detail: error.to_string(),
-                }),
+                outcome: store_deferral(t.kind(), error),
             })
-            .collect();
-        Verdict::from_reports(event, reports)
+            .collect()
     }
 
     pub fn targets(&self) -> &[Arc<dyn Target>] {
@@ -166,15 +163,74 @@ impl Applier {
 
     /// Applies `event` to every configured target and reports each one's outcome.
     pub async fn apply(&self, event: &HrEvent) -> Verdict {
-        let reports = join_all(
-            self.targets
-                .iter()
-                .map(|target| self.apply_to(target.as_ref(), event)),
-        )
-        .await;
+        let reports = self.apply_to_targets(event).await;
         let verdict = Verdict::from_reports(event, reports);
         self.record(&verdict);
         verdict
+    }
+
+    /// One store read for every target, the targets in parallel, then one store
+    /// transaction for everything the event did (see `store::event_record` for why).
+    async fn apply_to_targets(&self, event: &HrEvent) -> Vec<TargetReport> {
+        let employee = event.employee_id();
+        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
+        let states = match self.store.target_states(&event.id, employee, &labels).await {
+            Ok(states) => states,
+            Err(e) => {
+                tracing::warn!(error = %e, "state store unavailable; deferring");
+                return self.store_unavailable_reports(&e);
+            }
+        };
+        let mut planned: Vec<Planned> = join_all(
+            self.targets
+                .iter()
+                .zip(states)
+                .map(|(target, state)| self.decide_and_apply(target.as_ref(), event, state)),
+        )
+        .await;
+        let record = EventRecord {
+            event_id: &event.id,
+            employee_id: employee,
+            links: planned
+                .iter()
+                .filter_map(|p| Some((p.kind.as_str(), p.link.as_deref()?)))
+                .collect(),
+            targets: planned
+                .iter()
+                .filter_map(|p| p.record.as_ref().map(|r| r.borrow(p.kind, event.sequence)))
+                .collect(),
+        };
+        match self.store.record_event(&record).await {
+            Ok(lost) => {
+                for target in lost {
+                    // Another replica applied a newer sequence meanwhile; ours reached the
+                    // target first or is identical, and the newer state stays recorded.
+                    tracing::warn!(
+                        target_api = target,
+                        "a newer sequence was recorded concurrently"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "state store unavailable; deferring");
+                for p in planned
+                    .iter_mut()
+                    .filter(|p| p.record.is_some() || p.link.is_some())
+                {
+                    p.outcome = store_deferral(p.kind, &e);
+                }
+            }
+        }
+        planned
+            .into_iter()
+            .map(|p| {
+                p.outcome.log(p.kind);
+                TargetReport {
+                    target: p.kind,
+                    outcome: p.outcome,
+                }
+            })
+            .collect()
     }
 
     /// The verdict for a message that is not a valid HR event: dead-letter it as is.
@@ -222,41 +278,21 @@ impl Applier {
         })
     }
 
-    async fn apply_to(&self, target: &dyn Target, event: &HrEvent) -> TargetReport {
-        let kind = target.kind();
-        let outcome = match self.decide_and_apply(target, event).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::warn!(target_api = kind.as_str(), error = %e, "state store unavailable; deferring");
-                TargetOutcome::Deferred(Deferral {
-                    target: kind,
-                    parked: false,
-                    code: "store".into(),
-                    detail: e.to_string(),
-                })
-            }
-        };
-        outcome.log(kind);
-        TargetReport {
-            target: kind,
-            outcome,
-        }
-    }
-
+    /// Decides from the stored state whether `target` still needs `event`, applies it if
+    /// so, and says what to record.
     async fn decide_and_apply(
         &self,
         target: &dyn Target,
         event: &HrEvent,
-    ) -> Result<TargetOutcome, StoreError> {
+        state: TargetState,
+    ) -> Planned {
         let kind = target.kind();
-        let label = kind.as_str();
-        let employee = event.employee_id();
-        let state = self.store.target_state(&event.id, employee, label).await?;
+        let mut plan = Planned::new(kind);
         let mut known = state.account;
         if let Some(account) = kind.account_id(&event.accounts) {
-            // Written only when it is new or changed: most events repeat the same link.
+            // Linked only when it is new or changed: most events repeat the same link.
             if known.as_deref() != Some(account) {
-                self.store.link_account(employee, label, account).await?;
+                plan.link = Some(account.to_string());
                 known = Some(account.to_string());
             }
         }
@@ -264,15 +300,15 @@ impl Applier {
             state.outcome,
             Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale)
         ) {
-            return Ok(TargetOutcome::Duplicate);
+            return plan.outcome(TargetOutcome::Duplicate, None);
         }
         let last = state.last;
         if let Some(last) = &last {
             if last.sequence >= event.sequence {
-                self.store
-                    .record_outcome(employee, label, &event.id, Outcome::Stale)
-                    .await?;
-                return Ok(TargetOutcome::Stale);
+                return plan.outcome(
+                    TargetOutcome::Stale,
+                    Some(Record::NotApplied(Outcome::Stale)),
+                );
             }
         }
         if known.is_none()
@@ -280,7 +316,8 @@ impl Applier {
             && event.action == Action::Leaver
             && self.mapper.maps(kind, event.action)
         {
-            known = self.resolve_unlinked(target, event).await?;
+            known = self.resolve_unlinked(target, event).await;
+            plan.link.clone_from(&known);
         }
         let change = match self.change_for(target, event, known) {
             Ok(change) => Change {
@@ -288,41 +325,32 @@ impl Applier {
                 ..change
             },
             Err(outcome) => {
-                if let TargetOutcome::Failed(_) = outcome {
-                    self.store
-                        .record_outcome(employee, label, &event.id, Outcome::DeadLettered)
-                        .await?;
-                }
-                return Ok(outcome);
+                let record = matches!(outcome, TargetOutcome::Failed(_))
+                    .then_some(Record::NotApplied(Outcome::DeadLettered));
+                return plan.outcome(outcome, record);
             }
         };
         let outcome = self.send(target, &change).await;
-        match &outcome {
-            TargetOutcome::Applied(changed) => {
-                self.record_applied(event, label, &change, changed, Outcome::Applied)
-                    .await?
-            }
-            TargetOutcome::Unchanged => {
-                self.record_applied(event, label, &change, &[], Outcome::Unchanged)
-                    .await?
-            }
-            TargetOutcome::Failed(_) => {
-                self.store
-                    .record_outcome(employee, label, &event.id, Outcome::DeadLettered)
-                    .await?
-            }
-            _ => {}
-        }
-        Ok(outcome)
+        let record = match &outcome {
+            TargetOutcome::Applied(changed) => Some(Record::Applied {
+                fields: change.fields,
+                changed: changed.clone(),
+                outcome: Outcome::Applied,
+            }),
+            TargetOutcome::Unchanged => Some(Record::Applied {
+                fields: change.fields,
+                changed: Vec::new(),
+                outcome: Outcome::Unchanged,
+            }),
+            TargetOutcome::Failed(_) => Some(Record::NotApplied(Outcome::DeadLettered)),
+            _ => None,
+        };
+        plan.outcome(outcome, record)
     }
 
     /// A leaver with no known account in `target`: counted, logged, and looked up in the
     /// target where it supports that. A found account is linked for next time.
-    async fn resolve_unlinked(
-        &self,
-        target: &dyn Target,
-        event: &HrEvent,
-    ) -> Result<Option<String>, StoreError> {
+    async fn resolve_unlinked(&self, target: &dyn Target, event: &HrEvent) -> Option<String> {
         let label = target.kind().as_str();
         let hints = LookupHints::from_data(&event.data);
         let found = if hints.is_empty() {
@@ -344,44 +372,7 @@ impl Applier {
             resolution,
             "leaver has no linked account; looked it up"
         );
-        let Ok(Some(account)) = found else {
-            return Ok(None);
-        };
-        self.store
-            .link_account(event.employee_id(), label, &account)
-            .await?;
-        Ok(Some(account))
-    }
-
-    async fn record_applied(
-        &self,
-        event: &HrEvent,
-        label: &str,
-        change: &Change,
-        changed: &[String],
-        outcome: Outcome,
-    ) -> Result<(), StoreError> {
-        let newest = self
-            .store
-            .record_applied(
-                event.employee_id(),
-                label,
-                &event.id,
-                event.sequence,
-                &change.fields,
-                changed,
-                outcome,
-            )
-            .await?;
-        if !newest {
-            // Another replica applied a newer sequence meanwhile; ours was written first
-            // or is identical, and the newer state stays recorded.
-            tracing::warn!(
-                target_api = label,
-                "a newer sequence was recorded concurrently"
-            );
-        }
-        Ok(())
+        found.ok().flatten()
     }
 
     /// Calls the target with in-process retries behind its breaker.
@@ -532,5 +523,72 @@ fn unlinked(kind: TargetKind, action: Action) -> TargetOutcome {
         ))
     } else {
         TargetOutcome::Unlinked
+    }
+}
+
+fn store_deferral(kind: TargetKind, error: &StoreError) -> TargetOutcome {
+    TargetOutcome::Deferred(Deferral {
+        target: kind,
+        parked: false,
+        code: "store".into(),
+        detail: error.to_string(),
+    })
+}
+
+/// One target's part of an event: its outcome, and what the store must remember of it.
+struct Planned {
+    kind: TargetKind,
+    outcome: TargetOutcome,
+    /// An account the store does not know yet (or knows as another id).
+    link: Option<String>,
+    record: Option<Record>,
+}
+
+impl Planned {
+    fn new(kind: TargetKind) -> Self {
+        Planned {
+            kind,
+            outcome: TargetOutcome::NotMapped,
+            link: None,
+            record: None,
+        }
+    }
+
+    fn outcome(mut self, outcome: TargetOutcome, record: Option<Record>) -> Self {
+        self.outcome = outcome;
+        self.record = record;
+        self
+    }
+}
+
+/// The owned data behind a [`TargetRecord`].
+enum Record {
+    Applied {
+        fields: serde_json::Map<String, serde_json::Value>,
+        changed: Vec<String>,
+        outcome: Outcome,
+    },
+    NotApplied(Outcome),
+}
+
+impl Record {
+    fn borrow(&self, kind: TargetKind, sequence: u64) -> TargetRecord<'_> {
+        match self {
+            Record::Applied {
+                fields,
+                changed,
+                outcome,
+            } => TargetRecord::Applied {
+                target: kind.as_str(),
+                sequence,
+                fields,
+                changed,
+                outcome: *outcome,
+            },
+            Record::NotApplied(outcome) => TargetRecord::NotApplied {
+                target: kind.as_str(),
+                outcome: *outcome,
+            },
+        }
     }
 }

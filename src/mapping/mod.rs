@@ -15,10 +15,10 @@ mod functions;
 
 use crate::event::{Action, HrEvent};
 use crate::target::TargetKind;
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Lookup tables: table name → key → value (any JSON value).
@@ -88,9 +88,22 @@ pub struct MappingError {
 /// Evaluates the configured mapping for events. Built once at start-up; validation
 /// compiles every expression so syntax errors stop the start, not a message.
 pub struct Mapper {
-    env: Environment<'static>,
+    compiled: Compiled,
     config: MappingConfig,
 }
+
+/// Every configured expression, compiled, by target and action, in field order.
+type Expressions<'env> = HashMap<(TargetKind, Action), Vec<(String, Expression<'env, 'static>)>>;
+
+self_cell::self_cell!(
+    /// The environment and the expressions compiled against it once, at start-up: they
+    /// borrow the environment, and compiling per event cost more than evaluating.
+    struct Compiled {
+        owner: Environment<'static>,
+        #[not_covariant]
+        dependent: Expressions,
+    }
+);
 
 impl Mapper {
     /// Compiles and checks the mapping; errors name the key.
@@ -98,45 +111,18 @@ impl Mapper {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         functions::register(&mut env, Arc::new(config.tables.clone()));
-        let mapper = Mapper {
-            env,
-            config: config.clone(),
-        };
-        let errors = mapper.check();
-        if errors.is_empty() {
-            Ok(mapper)
-        } else {
-            Err(errors)
-        }
-    }
-
-    fn check(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        for kind in TargetKind::ALL {
-            let Some(mapping) = self.config.for_target(kind) else {
-                continue;
-            };
-            let allowed = allowed_fields(kind, mapping);
-            for field in &mapping.privileged_fields {
-                if !kind.privileged_fields().contains(&field.as_str()) {
-                    errors.push(format!(
-                        "mapping.{kind}.privileged_fields: {field:?} is not a privileged field of {kind}"
-                    ));
-                }
-            }
-            for action in Action::ALL {
-                for (field, expression) in mapping.for_action(action) {
-                    let key = format!("mapping.{kind}.{}.{field}", action.as_str());
-                    if let Err(rule) = field_permitted(kind, mapping, &allowed, field) {
-                        errors.push(format!("{key}: {rule}"));
-                    }
-                    if let Err(e) = self.env.compile_expression(expression) {
-                        errors.push(format!("{key}: expression does not compile: {e}"));
-                    }
-                }
+        let mut errors = check(config);
+        match Compiled::try_new(env, |env| compile(env, config)) {
+            Ok(compiled) if errors.is_empty() => Ok(Mapper {
+                compiled,
+                config: config.clone(),
+            }),
+            Ok(_) => Err(errors),
+            Err(compile_errors) => {
+                errors.extend(compile_errors);
+                Err(errors)
             }
         }
-        errors
     }
 
     /// Whether the configuration maps anything for this target and action.
@@ -155,31 +141,87 @@ impl Mapper {
         let Some(mapping) = self.config.for_target(kind) else {
             return Ok(None);
         };
-        let expressions = mapping.for_action(event.action);
-        if expressions.is_empty() {
+        if mapping.for_action(event.action).is_empty() {
             return Ok(None);
         }
         let ctx = context::build(event, &self.config);
-        let mut fields = Map::new();
-        for (field, source) in expressions {
-            let error = |detail: String| MappingError {
-                target: kind.as_str(),
-                action: event.action.as_str(),
-                field: field.clone(),
-                detail,
-            };
-            let value = self
-                .env
-                .compile_expression(source)
-                .and_then(|expr| expr.eval(&ctx))
-                .map_err(|e| error(e.to_string()))?;
-            if value.is_undefined() {
-                continue;
+        self.compiled.with_dependent(|_, compiled| {
+            let mut fields = Map::new();
+            for (field, expression) in compiled.get(&(kind, event.action)).into_iter().flatten() {
+                let error = |detail: String| MappingError {
+                    target: kind.as_str(),
+                    action: event.action.as_str(),
+                    field: field.clone(),
+                    detail,
+                };
+                let value = expression.eval(&ctx).map_err(|e| error(e.to_string()))?;
+                if value.is_undefined() {
+                    continue;
+                }
+                let json = serde_json::to_value(&value).map_err(|e| error(e.to_string()))?;
+                fields.insert(field.clone(), json);
             }
-            let json = serde_json::to_value(&value).map_err(|e| error(e.to_string()))?;
-            fields.insert(field.clone(), json);
+            Ok(Some(fields))
+        })
+    }
+}
+
+/// Every field a mapping may not write, each naming its key.
+fn check(config: &MappingConfig) -> Vec<String> {
+    let mut errors = Vec::new();
+    for kind in TargetKind::ALL {
+        let Some(mapping) = config.for_target(kind) else {
+            continue;
+        };
+        let allowed = allowed_fields(kind, mapping);
+        for field in &mapping.privileged_fields {
+            if !kind.privileged_fields().contains(&field.as_str()) {
+                errors.push(format!(
+                    "mapping.{kind}.privileged_fields: {field:?} is not a privileged field of {kind}"
+                ));
+            }
         }
-        Ok(Some(fields))
+        for action in Action::ALL {
+            for field in mapping.for_action(action).keys() {
+                let key = format!("mapping.{kind}.{}.{field}", action.as_str());
+                if let Err(rule) = field_permitted(kind, mapping, &allowed, field) {
+                    errors.push(format!("{key}: {rule}"));
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// Compiles every expression against `env`; errors name the key.
+fn compile<'env>(
+    env: &'env Environment<'static>,
+    config: &MappingConfig,
+) -> Result<Expressions<'env>, Vec<String>> {
+    let mut compiled = HashMap::new();
+    let mut errors = Vec::new();
+    for kind in TargetKind::ALL {
+        let Some(mapping) = config.for_target(kind) else {
+            continue;
+        };
+        for action in Action::ALL {
+            let mut fields = Vec::new();
+            for (field, expression) in mapping.for_action(action) {
+                match env.compile_expression_owned(expression.clone()) {
+                    Ok(expr) => fields.push((field.clone(), expr)),
+                    Err(e) => errors.push(format!(
+                        "mapping.{kind}.{}.{field}: expression does not compile: {e}",
+                        action.as_str()
+                    )),
+                }
+            }
+            compiled.insert((kind, action), fields);
+        }
+    }
+    if errors.is_empty() {
+        Ok(compiled)
+    } else {
+        Err(errors)
     }
 }
 

@@ -71,6 +71,9 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
             } else {
                 options.max_connections(SQLITE_MAX_CONNECTIONS)
             };
+            // A local file cannot "hang up": the ping sqlx sends on every acquire by default
+            // would only add a hand-off to the database thread per query.
+            let options = options.test_before_acquire(false);
             options.connect(&url).await.map_err(connect_error)?
         }
         Backend::Postgres => AnyPoolOptions::new()

@@ -279,7 +279,7 @@ impl Store {
         self.insert_audit(
             &mut tx,
             OP,
-            AuditRow {
+            &[AuditRow {
                 event_id: &message.event_id,
                 employee_id: &message.employee_id,
                 target: "guard",
@@ -287,7 +287,7 @@ impl Store {
                 values_digest: "",
                 outcome,
                 at_us: now,
-            },
+            }],
         )
         .await?;
         tx.commit().await.map_err(StoreError::query(OP))?;

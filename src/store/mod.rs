@@ -31,6 +31,7 @@
 mod connect;
 mod digest;
 pub mod error;
+mod event_record;
 mod held;
 mod queries;
 
@@ -44,6 +45,7 @@ use sqlx::AnyPool;
 
 pub use digest::digest;
 pub use error::StoreError;
+pub use event_record::{EventRecord, TargetRecord};
 pub use held::{Admission, GuardLimits, HeldFilter, HeldKind, HeldMessage, HeldStatus};
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.

@@ -10,30 +10,9 @@ use serde_json::{Map, Value};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{digest, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError, TargetState};
-
-const UPSERT_STATE: &str = "\
-    INSERT INTO applied_state (employee_id, target, sequence, digest, fields, event_id, updated_at_us) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7) \
-    ON CONFLICT (employee_id, target) DO UPDATE SET \
-        sequence = excluded.sequence, digest = excluded.digest, fields = excluded.fields, \
-        event_id = excluded.event_id, updated_at_us = excluded.updated_at_us \
-    WHERE excluded.sequence > applied_state.sequence";
-
-/// Records an outcome; an `applied`/`unchanged` record is never overwritten by a later
-/// non-applied one (the event did reach the target).
-const UPSERT_PROCESSED_UNLESS_APPLIED: &str = "\
-    INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES ($1, $2, $3, $4) \
-    ON CONFLICT (event_id, target) DO UPDATE SET outcome = excluded.outcome, at_us = excluded.at_us \
-    WHERE processed_events.outcome NOT IN ('applied', 'unchanged')";
-
-const UPSERT_PROCESSED: &str = "\
-    INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES ($1, $2, $3, $4) \
-    ON CONFLICT (event_id, target) DO UPDATE SET outcome = excluded.outcome, at_us = excluded.at_us";
-
-const INSERT_AUDIT: &str = "\
-    INSERT INTO audit_log (event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+use super::{
+    event_record::placeholders, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError,
+};
 
 const AUDIT_COLUMNS: &str =
     "event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us";
@@ -81,183 +60,6 @@ impl Store {
             fields,
             event_id: text(&row, "event_id")?,
         }))
-    }
-
-    /// Everything the worker needs before it touches a target, in one round trip: the
-    /// event's recorded outcome there, the employee's linked account, and the last applied
-    /// state. (Three lookups, but the store's connection is a shared resource on the
-    /// per-event path.)
-    pub async fn target_state(
-        &self,
-        event_id: &str,
-        employee_id: &str,
-        target: &str,
-    ) -> Result<TargetState, StoreError> {
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT outcome FROM processed_events WHERE event_id = $1 AND target = $2) AS outcome, \
-               (SELECT account_id FROM account_links WHERE employee_id = $3 AND target = $2) AS account_id, \
-               s.sequence AS sequence, s.digest AS digest, s.fields AS fields, s.event_id AS last_event_id \
-             FROM (SELECT 1 AS one) AS base \
-             LEFT JOIN applied_state s ON s.employee_id = $3 AND s.target = $2",
-        )
-        .bind(event_id)
-        .bind(target)
-        .bind(employee_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::query("target_state"))?;
-        let optional_text = |column: &'static str| -> Result<Option<String>, StoreError> {
-            row.try_get::<Option<String>, _>(column)
-                .map_err(|e| StoreError::Corrupt(format!("column {column}: {e}")))
-        };
-        let outcome = optional_text("outcome")?.map(|o| o.parse()).transpose()?;
-        let account = optional_text("account_id")?;
-        let last = match optional_text("fields")? {
-            None => None,
-            Some(fields) => {
-                let sequence: i64 = row
-                    .try_get("sequence")
-                    .map_err(|e| StoreError::Corrupt(format!("column sequence: {e}")))?;
-                Some(AppliedState {
-                    sequence: u64::try_from(sequence).map_err(|_| {
-                        StoreError::Corrupt(format!("negative sequence {sequence}"))
-                    })?,
-                    digest: optional_text("digest")?.unwrap_or_default(),
-                    fields: serde_json::from_str(&fields)
-                        .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?,
-                    event_id: optional_text("last_event_id")?.unwrap_or_default(),
-                })
-            }
-        };
-        Ok(TargetState {
-            outcome,
-            account,
-            last,
-        })
-    }
-
-    /// Records an applied (or found-unchanged) change in one transaction: the processed
-    /// event, the new last-applied state and an audit entry.
-    ///
-    /// Only a `sequence` higher than the stored one may replace the state: otherwise nothing
-    /// is written and `Ok(false)` comes back (the caller treats the event as stale). This
-    /// holds under concurrent calls from several replicas, since the check is part of the
-    /// upsert itself. `outcome` must be [`Outcome::Applied`] or [`Outcome::Unchanged`].
-    #[allow(clippy::too_many_arguments)] // the signature the worker codes against
-    pub async fn record_applied(
-        &self,
-        employee_id: &str,
-        target: &str,
-        event_id: &str,
-        sequence: u64,
-        fields: &Map<String, Value>,
-        fields_changed: &[String],
-        outcome: Outcome,
-    ) -> Result<bool, StoreError> {
-        const OP: &str = "record_applied";
-        if !matches!(outcome, Outcome::Applied | Outcome::Unchanged) {
-            return Err(StoreError::InvalidOutcome { outcome, call: OP });
-        }
-        let sequence_db =
-            i64::try_from(sequence).map_err(|_| StoreError::SequenceOutOfRange(sequence))?;
-        let values_digest = digest(fields);
-        let fields_json = Value::Object(fields.clone()).to_string();
-        let changed_json = Value::from(fields_changed.to_vec()).to_string();
-        let now = now_us();
-
-        let mut tx = self.begin_write(OP).await?;
-        let updated = sqlx::query(UPSERT_STATE)
-            .bind(employee_id)
-            .bind(target)
-            .bind(sequence_db)
-            .bind(&values_digest)
-            .bind(&fields_json)
-            .bind(event_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query(OP))?
-            .rows_affected();
-        if updated == 0 {
-            tx.rollback().await.map_err(StoreError::query(OP))?;
-            return Ok(false);
-        }
-        sqlx::query(UPSERT_PROCESSED)
-            .bind(event_id)
-            .bind(target)
-            .bind(outcome.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query(OP))?;
-        self.insert_audit(
-            &mut tx,
-            OP,
-            AuditRow {
-                event_id,
-                employee_id,
-                target,
-                fields_changed: &changed_json,
-                values_digest: &values_digest,
-                outcome,
-                at_us: now,
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::query(OP))?;
-        Ok(true)
-    }
-
-    /// Records a non-applied outcome for the event and target.
-    ///
-    /// [`Outcome::Duplicate`] writes nothing (the first outcome stands); `Stale`,
-    /// `DeadLettered` and `Unlinked` are recorded (never over an `applied`/`unchanged` one),
-    /// and `DeadLettered` also gets an audit entry. `Applied`/`Unchanged` belong to
-    /// [`Store::record_applied`] and are refused here.
-    pub async fn record_outcome(
-        &self,
-        employee_id: &str,
-        target: &str,
-        event_id: &str,
-        outcome: Outcome,
-    ) -> Result<(), StoreError> {
-        const OP: &str = "record_outcome";
-        match outcome {
-            Outcome::Duplicate => return Ok(()),
-            Outcome::Applied | Outcome::Unchanged | Outcome::Released | Outcome::Discarded => {
-                return Err(StoreError::InvalidOutcome { outcome, call: OP })
-            }
-            Outcome::Stale | Outcome::DeadLettered | Outcome::Unlinked => {}
-        }
-        let now = now_us();
-        let mut tx = self.begin_write(OP).await?;
-        sqlx::query(UPSERT_PROCESSED_UNLESS_APPLIED)
-            .bind(event_id)
-            .bind(target)
-            .bind(outcome.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query(OP))?;
-        if outcome == Outcome::DeadLettered {
-            self.insert_audit(
-                &mut tx,
-                OP,
-                AuditRow {
-                    event_id,
-                    employee_id,
-                    target,
-                    fields_changed: "[]",
-                    values_digest: "",
-                    outcome,
-                    at_us: now,
-                },
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(StoreError::query(OP))?;
-        Ok(())
     }
 
     /// Remembers that `employee_id` has `account_id` in `target` (replacing an older link).
@@ -371,21 +173,33 @@ impl Store {
         .map_err(StoreError::query(op))
     }
 
+    /// Appends `rows` to the audit log in one statement (nothing for no rows).
     pub(super) async fn insert_audit(
         &self,
         tx: &mut Transaction<'static, Any>,
         op: &'static str,
-        row: AuditRow<'_>,
+        rows: &[AuditRow<'_>],
     ) -> Result<(), StoreError> {
-        sqlx::query(INSERT_AUDIT)
-            .bind(row.event_id)
-            .bind(row.employee_id)
-            .bind(row.target)
-            .bind(row.fields_changed)
-            .bind(row.values_digest)
-            .bind(row.outcome.as_str())
-            .bind(self.actor.as_ref())
-            .bind(row.at_us)
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+            placeholders(rows.len(), 8, 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in rows {
+            query = query
+                .bind(row.event_id)
+                .bind(row.employee_id)
+                .bind(row.target)
+                .bind(row.fields_changed)
+                .bind(row.values_digest)
+                .bind(row.outcome.as_str())
+                .bind(self.actor.as_ref())
+                .bind(row.at_us);
+        }
+        query
             .execute(&mut **tx)
             .await
             .map_err(StoreError::query(op))?;

@@ -284,6 +284,73 @@ both_backends! {
         assert!(matches!(err, StoreError::InvalidOutcome { .. }), "{err}");
     }
 
+    async fn one_event_records_every_target_together_and_a_lost_race_only_for_its_target(ctx) {
+        let s = &ctx.store;
+        // Another replica already applied sequence 9 in SuperOffice.
+        let newer = fields(json!({"title": "Director"}));
+        assert!(s
+            .record_applied("e1", "superoffice", "ev-9", 9, &newer, &names(&["title"]), Outcome::Applied)
+            .await
+            .unwrap());
+
+        let vault = fields(json!({"title__sys": "Lead"}));
+        let superoffice = fields(json!({"title": "Lead"}));
+        let changed = names(&["title"]);
+        let lost = s
+            .record_event(&EventRecord {
+                event_id: "ev-5",
+                employee_id: "e1",
+                links: vec![("vault", "V-1"), ("sitevault", "SV-1")],
+                targets: vec![
+                    TargetRecord::Applied { target: "vault", sequence: 5, fields: &vault, changed: &changed, outcome: Outcome::Applied },
+                    TargetRecord::Applied { target: "superoffice", sequence: 5, fields: &superoffice, changed: &changed, outcome: Outcome::Applied },
+                    TargetRecord::NotApplied { target: "sitevault", outcome: Outcome::DeadLettered },
+                ],
+            })
+            .await
+            .unwrap();
+        assert_eq!(lost, vec!["superoffice"], "only the target with a newer sequence lost");
+
+        let states = s.target_states("ev-5", "e1", &["vault", "sitevault", "superoffice", "none"]).await.unwrap();
+        assert_eq!(states[0].outcome, Some(Outcome::Applied));
+        assert_eq!(states[0].account.as_deref(), Some("V-1"));
+        assert_eq!(states[0].last.as_ref().map(|l| (l.sequence, l.fields.clone())), Some((5, vault)));
+        assert_eq!(states[1].outcome, Some(Outcome::DeadLettered));
+        assert_eq!(states[1].account.as_deref(), Some("SV-1"));
+        assert_eq!(states[1].last, None);
+        assert_eq!(states[2].outcome, None, "the lost target records nothing for ev-5");
+        assert_eq!(states[2].last.as_ref().map(|l| l.event_id.as_str()), Some("ev-9"));
+        assert_eq!(states[3], TargetState::default());
+
+        let audit = s.audit(Some("e1"), 10).await.unwrap();
+        let mut audited: Vec<(&str, &str, Outcome)> = audit
+            .iter()
+            .map(|a| (a.event_id.as_str(), a.target.as_str(), a.outcome))
+            .collect();
+        audited.sort_by_key(|(event, target, _)| (*event, *target));
+        assert_eq!(
+            audited,
+            vec![
+                ("ev-5", "sitevault", Outcome::DeadLettered),
+                ("ev-5", "vault", Outcome::Applied),
+                ("ev-9", "superoffice", Outcome::Applied),
+            ]
+        );
+
+        // A refused outcome refuses the whole event: nothing of it is written.
+        let err = s
+            .record_event(&EventRecord {
+                event_id: "ev-6",
+                employee_id: "e1",
+                links: vec![("vault", "V-2")],
+                targets: vec![TargetRecord::NotApplied { target: "vault", outcome: Outcome::Applied }],
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidOutcome { .. }), "{err}");
+        assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
+    }
+
     async fn concurrent_record_applied_highest_sequence_wins(ctx) {
         // 20 writers, sequences in a scrambled order, all for one employee × target.
         let mut sequences: Vec<u64> = (1..=20).collect();

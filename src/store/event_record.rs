@@ -1,0 +1,462 @@
+//! The per-event path through the store: one read before an event touches its targets
+//! ([`Store::target_states`]) and one transaction after ([`Store::record_event`]).
+//!
+//! Why whole events and not one call per target: on SQLite every statement is a hand-off to
+//! sqlx's single database thread and back, and the profile in BENCHMARKS.md showed those
+//! hand-offs (not SQL, not HTTP) dominating the worker's CPU time. Reading every target's
+//! state in one query and writing every target's outcome as multi-row statements in one
+//! transaction turns about two dozen round trips per event into six. On PostgreSQL the same
+//! statements save network round trips and commits.
+//!
+//! The rules are the ones the single-target calls always had: only a higher `sequence`
+//! replaces an employee's last applied state (checked inside the upsert, so it holds between
+//! replicas), an `applied`/`unchanged` record is never overwritten by a later non-applied
+//! one, and the audit log gets field names and a digest, never values.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+use sqlx::{any::AnyRow, Row};
+
+use super::{
+    digest,
+    queries::{now_us, AuditRow},
+    AppliedState, Outcome, Store, StoreError, TargetState,
+};
+
+/// What one event did in one target, as the state store keeps it.
+#[derive(Debug, Clone, Copy)]
+pub enum TargetRecord<'a> {
+    /// Written, or found already holding these values: `outcome` is [`Outcome::Applied`]
+    /// or [`Outcome::Unchanged`]. Becomes the employee's last applied state unless a newer
+    /// sequence is already recorded.
+    Applied {
+        target: &'a str,
+        sequence: u64,
+        fields: &'a Map<String, Value>,
+        changed: &'a [String],
+        outcome: Outcome,
+    },
+    /// Not applied: [`Outcome::Stale`], [`Outcome::DeadLettered`] (also audited) or
+    /// [`Outcome::Unlinked`]; [`Outcome::Duplicate`] writes nothing (the first outcome
+    /// stands).
+    NotApplied { target: &'a str, outcome: Outcome },
+}
+
+/// Everything one event leaves in the store, written in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct EventRecord<'a> {
+    pub event_id: &'a str,
+    pub employee_id: &'a str,
+    /// Accounts the event names, as `(target, account_id)`: linked for later leavers.
+    pub links: Vec<(&'a str, &'a str)>,
+    pub targets: Vec<TargetRecord<'a>>,
+}
+
+/// Records an outcome; an `applied`/`unchanged` one replaces anything, a non-applied one
+/// never replaces an `applied`/`unchanged` one (the event did reach the target).
+const UPSERT_PROCESSED_SUFFIX: &str = " \
+    ON CONFLICT (event_id, target) DO UPDATE SET outcome = excluded.outcome, at_us = excluded.at_us \
+    WHERE excluded.outcome IN ('applied', 'unchanged') \
+       OR processed_events.outcome NOT IN ('applied', 'unchanged')";
+
+const UPSERT_STATE_SUFFIX: &str = " \
+    ON CONFLICT (employee_id, target) DO UPDATE SET \
+        sequence = excluded.sequence, digest = excluded.digest, fields = excluded.fields, \
+        event_id = excluded.event_id, updated_at_us = excluded.updated_at_us \
+    WHERE excluded.sequence > applied_state.sequence \
+    RETURNING target";
+
+const UPSERT_LINKS_SUFFIX: &str = " \
+    ON CONFLICT (employee_id, target) DO UPDATE SET \
+        account_id = excluded.account_id, linked_at_us = excluded.linked_at_us";
+
+impl Store {
+    /// Everything the worker needs before it touches the targets, in one round trip: per
+    /// target, the event's recorded outcome there, the employee's linked account and the
+    /// last applied state. The result is in the order of `targets`.
+    pub async fn target_states(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        targets: &[&str],
+    ) -> Result<Vec<TargetState>, StoreError> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "WITH wanted (target) AS (VALUES {}) \
+             SELECT w.target AS target, \
+               (SELECT p.outcome FROM processed_events p \
+                 WHERE p.event_id = $1 AND p.target = w.target) AS outcome, \
+               (SELECT a.account_id FROM account_links a \
+                 WHERE a.employee_id = $2 AND a.target = w.target) AS account_id, \
+               s.sequence AS sequence, s.digest AS digest, s.fields AS fields, \
+               s.event_id AS last_event_id \
+             FROM wanted w \
+             LEFT JOIN applied_state s ON s.employee_id = $2 AND s.target = w.target",
+            placeholders(targets.len(), 1, 3)
+        );
+        let mut query = sqlx::query(&sql).bind(event_id).bind(employee_id);
+        for target in targets {
+            query = query.bind(*target);
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("target_states"))?;
+        let mut by_target = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let target: String = column(row, "target")?;
+            by_target.insert(target, state_of(row)?);
+        }
+        Ok(targets
+            .iter()
+            .map(|t| by_target.remove(*t).unwrap_or_default())
+            .collect())
+    }
+
+    /// [`Store::target_states`] for one target.
+    pub async fn target_state(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        target: &str,
+    ) -> Result<TargetState, StoreError> {
+        let mut states = self.target_states(event_id, employee_id, &[target]).await?;
+        Ok(states.pop().unwrap_or_default())
+    }
+
+    /// Writes everything `record` holds in one transaction and returns the targets whose
+    /// applied state was *not* recorded because a newer sequence already was (another
+    /// replica got there first; nothing of theirs is written).
+    pub async fn record_event<'a>(
+        &self,
+        record: &EventRecord<'a>,
+    ) -> Result<Vec<&'a str>, StoreError> {
+        const OP: &str = "record_event";
+        for target in &record.targets {
+            validate(target)?;
+        }
+        let targets: Vec<&TargetRecord<'a>> = record
+            .targets
+            .iter()
+            .filter(|t| {
+                !matches!(
+                    t,
+                    TargetRecord::NotApplied {
+                        outcome: Outcome::Duplicate,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        if targets.is_empty() && record.links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_us();
+        let mut tx = self.begin_write(OP).await?;
+
+        if !record.links.is_empty() {
+            let sql = format!(
+                "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) VALUES {}{}",
+                placeholders(record.links.len(), 4, 1),
+                UPSERT_LINKS_SUFFIX
+            );
+            let mut query = sqlx::query(&sql);
+            for (target, account) in &record.links {
+                query = query
+                    .bind(record.employee_id)
+                    .bind(*target)
+                    .bind(*account)
+                    .bind(now);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query(OP))?;
+        }
+
+        // The applied states first: only those that won the sequence check get the rest.
+        let applied: Vec<AppliedRow<'a>> = targets
+            .iter()
+            .filter_map(|t| AppliedRow::of(t))
+            .collect::<Result<_, _>>()?;
+        let mut written: HashSet<String> = HashSet::new();
+        if !applied.is_empty() {
+            let sql = format!(
+                "INSERT INTO applied_state \
+                 (employee_id, target, sequence, digest, fields, event_id, updated_at_us) VALUES {}{}",
+                placeholders(applied.len(), 7, 1),
+                UPSERT_STATE_SUFFIX
+            );
+            let mut query = sqlx::query(&sql);
+            for row in &applied {
+                query = query
+                    .bind(record.employee_id)
+                    .bind(row.target)
+                    .bind(row.sequence)
+                    .bind(row.digest.as_str())
+                    .bind(row.fields_json.as_str())
+                    .bind(record.event_id)
+                    .bind(now);
+            }
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::query(OP))?
+            {
+                written.insert(column(&row, "target")?);
+            }
+        }
+        let lost: Vec<&'a str> = applied
+            .iter()
+            .filter(|row| !written.contains(row.target))
+            .map(|row| row.target)
+            .collect();
+        let kept = |t: &TargetRecord<'_>| match t {
+            TargetRecord::Applied { target, .. } => written.contains(*target),
+            TargetRecord::NotApplied { .. } => true,
+        };
+
+        let processed: Vec<(&str, Outcome)> = targets
+            .iter()
+            .filter(|t| kept(t))
+            .map(|t| match t {
+                TargetRecord::Applied {
+                    target, outcome, ..
+                }
+                | TargetRecord::NotApplied { target, outcome } => (*target, *outcome),
+            })
+            .collect();
+        if !processed.is_empty() {
+            let sql = format!(
+                "INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES {}{}",
+                placeholders(processed.len(), 4, 1),
+                UPSERT_PROCESSED_SUFFIX
+            );
+            let mut query = sqlx::query(&sql);
+            for (target, outcome) in &processed {
+                query = query
+                    .bind(record.event_id)
+                    .bind(*target)
+                    .bind(outcome.as_str())
+                    .bind(now);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query(OP))?;
+        }
+
+        let audited: Vec<AuditRow<'_>> = targets
+            .iter()
+            .filter(|t| kept(t))
+            .filter_map(|t| match t {
+                TargetRecord::Applied {
+                    target, outcome, ..
+                } => applied
+                    .iter()
+                    .find(|row| row.target == *target)
+                    .map(|row| AuditRow {
+                        event_id: record.event_id,
+                        employee_id: record.employee_id,
+                        target,
+                        fields_changed: &row.changed_json,
+                        values_digest: &row.digest,
+                        outcome: *outcome,
+                        at_us: now,
+                    }),
+                TargetRecord::NotApplied {
+                    target,
+                    outcome: Outcome::DeadLettered,
+                } => Some(AuditRow {
+                    event_id: record.event_id,
+                    employee_id: record.employee_id,
+                    target,
+                    fields_changed: "[]",
+                    values_digest: "",
+                    outcome: Outcome::DeadLettered,
+                    at_us: now,
+                }),
+                TargetRecord::NotApplied { .. } => None,
+            })
+            .collect();
+        self.insert_audit(&mut tx, OP, &audited).await?;
+        tx.commit().await.map_err(StoreError::query(OP))?;
+        Ok(lost)
+    }
+
+    /// Records an applied (or found-unchanged) change in one transaction: the processed
+    /// event, the new last-applied state and an audit entry.
+    ///
+    /// Only a `sequence` higher than the stored one may replace the state: otherwise nothing
+    /// is written and `Ok(false)` comes back (the caller treats the event as stale). This
+    /// holds under concurrent calls from several replicas, since the check is part of the
+    /// upsert itself. `outcome` must be [`Outcome::Applied`] or [`Outcome::Unchanged`].
+    #[allow(clippy::too_many_arguments)] // the signature the worker codes against
+    pub async fn record_applied(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        sequence: u64,
+        fields: &Map<String, Value>,
+        fields_changed: &[String],
+        outcome: Outcome,
+    ) -> Result<bool, StoreError> {
+        let lost = self
+            .record_event(&EventRecord {
+                event_id,
+                employee_id,
+                links: Vec::new(),
+                targets: vec![TargetRecord::Applied {
+                    target,
+                    sequence,
+                    fields,
+                    changed: fields_changed,
+                    outcome,
+                }],
+            })
+            .await?;
+        Ok(lost.is_empty())
+    }
+
+    /// Records a non-applied outcome for the event and target.
+    ///
+    /// [`Outcome::Duplicate`] writes nothing (the first outcome stands); `Stale`,
+    /// `DeadLettered` and `Unlinked` are recorded (never over an `applied`/`unchanged` one),
+    /// and `DeadLettered` also gets an audit entry. `Applied`/`Unchanged` belong to
+    /// [`Store::record_applied`] and are refused here.
+    pub async fn record_outcome(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        self.record_event(&EventRecord {
+            event_id,
+            employee_id,
+            links: Vec::new(),
+            targets: vec![TargetRecord::NotApplied { target, outcome }],
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// An applied record prepared for binding.
+struct AppliedRow<'a> {
+    target: &'a str,
+    sequence: i64,
+    digest: String,
+    fields_json: String,
+    changed_json: String,
+}
+
+impl<'a> AppliedRow<'a> {
+    fn of(record: &TargetRecord<'a>) -> Option<Result<AppliedRow<'a>, StoreError>> {
+        let TargetRecord::Applied {
+            target,
+            sequence,
+            fields,
+            changed,
+            ..
+        } = *record
+        else {
+            return None;
+        };
+        Some(
+            i64::try_from(sequence)
+                .map_err(|_| StoreError::SequenceOutOfRange(sequence))
+                .map(|sequence| AppliedRow {
+                    target,
+                    sequence,
+                    digest: digest(fields),
+                    fields_json: Value::Object(fields.clone()).to_string(),
+                    changed_json: Value::from(changed.to_vec()).to_string(),
+                }),
+        )
+    }
+}
+
+/// Refuses outcomes that belong to the other kind of record (or to operators).
+fn validate(record: &TargetRecord<'_>) -> Result<(), StoreError> {
+    match *record {
+        TargetRecord::Applied { outcome, .. } => match outcome {
+            Outcome::Applied | Outcome::Unchanged => Ok(()),
+            _ => Err(StoreError::InvalidOutcome {
+                outcome,
+                call: "record_applied",
+            }),
+        },
+        TargetRecord::NotApplied { outcome, .. } => match outcome {
+            Outcome::Duplicate | Outcome::Stale | Outcome::DeadLettered | Outcome::Unlinked => {
+                Ok(())
+            }
+            _ => Err(StoreError::InvalidOutcome {
+                outcome,
+                call: "record_outcome",
+            }),
+        },
+    }
+}
+
+/// `rows` groups of `columns` placeholders numbered from `$first`: `($1, $2), ($3, $4)`.
+pub(super) fn placeholders(rows: usize, columns: usize, first: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..columns)
+                .map(|c| format!("${}", first + r * columns + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+fn state_of(row: &AnyRow) -> Result<TargetState, StoreError> {
+    let outcome = column::<Option<String>>(row, "outcome")?
+        .map(|o| o.parse())
+        .transpose()?;
+    let account = column::<Option<String>>(row, "account_id")?;
+    let last = match column::<Option<String>>(row, "fields")? {
+        None => None,
+        Some(fields) => {
+            let sequence: i64 = column(row, "sequence")?;
+            Some(AppliedState {
+                sequence: u64::try_from(sequence)
+                    .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
+                digest: column::<Option<String>>(row, "digest")?.unwrap_or_default(),
+                fields: serde_json::from_str(&fields)
+                    .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?,
+                event_id: column::<Option<String>>(row, "last_event_id")?.unwrap_or_default(),
+            })
+        }
+    };
+    Ok(TargetState {
+        outcome,
+        account,
+        last,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_after_each_other() {
+        assert_eq!(placeholders(2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(3, 1, 3), "($3), ($4), ($5)");
+    }
+}
