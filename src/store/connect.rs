@@ -2,8 +2,9 @@
 //! migrations shipped for it.
 //!
 //! SQLite is one file used by one replica: WAL so readers never wait on the writer, a busy
-//! timeout so concurrent writers queue instead of failing, foreign keys on, and a small pool
-//! (writes are serialised by SQLite anyway). PostgreSQL is shared by replicas: a modest pool
+//! timeout so concurrent writers queue instead of failing, foreign keys on, one writer connection
+//! (writes are serialised by SQLite anyway) and two read-only connections for the per-event
+//! read, which then never waits behind another event's commit. PostgreSQL is shared by replicas: a modest pool
 //! per replica keeps the server's connection count in check.
 
 use std::{path::Path, time::Duration};
@@ -31,6 +32,9 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 /// the pool instead keeps every statement's wait as short as the statement before it.
 const SQLITE_MAX_CONNECTIONS: u32 = 1;
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+/// Read-only connections beside the SQLite writer: in WAL mode readers never wait for it,
+/// so an event's first read does not queue behind other events' commits.
+const SQLITE_READERS: u32 = 2;
 
 pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Store, StoreError> {
     install_default_drivers();
@@ -42,6 +46,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
         reason: redacted.scrub(&e.to_string()),
     };
 
+    let mut sqlite_file = None;
     let pool = match backend {
         Backend::Sqlite => {
             let (url, in_memory) = sqlite_url(url).map_err(|reason| StoreError::Connect {
@@ -69,6 +74,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
                     .idle_timeout(None)
                     .max_lifetime(None)
             } else {
+                sqlite_file = Some(url.clone());
                 options.max_connections(SQLITE_MAX_CONNECTIONS)
             };
             // A local file cannot "hang up": the ping sqlx sends on every acquire by default
@@ -96,8 +102,30 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
             source,
         })?;
 
+    // Opened after the migrations, so readers find the schema in place.
+    let readers = match sqlite_file {
+        Some(url) => AnyPoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    let pragmas = format!(
+                        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;"
+                    );
+                    conn.execute(pragmas.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(connect_error)?,
+        None => pool.clone(),
+    };
+
     Ok(Store {
         pool,
+        readers,
         backend,
         actor: WORKER_ACTOR.into(),
     })

@@ -102,7 +102,7 @@ impl Store {
             query = query.bind(*target);
         }
         let rows = query
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await
             .map_err(StoreError::query("target_states"))?;
         let mut by_target = std::collections::HashMap::with_capacity(rows.len());

@@ -179,6 +179,9 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where the per-event read goes: read-only connections beside the single SQLite
+    /// writer, or the same pool on PostgreSQL and in-memory SQLite.
+    readers: AnyPool,
     backend: Backend,
     actor: Arc<str>,
 }
@@ -225,6 +228,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 }
