@@ -1,32 +1,39 @@
 //! What a mapping expression can see: the event's data at the top level (`person`, `roles`,
 //! `sites`, `accounts`, extra fields), the envelope under `event`, plus `vars` and `tables`.
 
-use super::MappingConfig;
 use crate::event::HrEvent;
-use serde_json::{json, Value};
+use minijinja::Value;
+use serde_json::json;
+use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 
-pub fn build(event: &HrEvent, config: &MappingConfig) -> Value {
-    let mut ctx = match &event.data {
-        Value::Object(data) => data.clone(),
-        _ => Default::default(),
+/// The context for one event. `vars` and `tables` come converted once, at start-up: minijinja
+/// values are shared, not copied, so a large lookup table costs nothing per event.
+pub fn build(event: &HrEvent, vars: &Value, tables: &Value) -> Value {
+    let mut ctx: BTreeMap<String, Value> = match &event.data {
+        serde_json::Value::Object(data) => data
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::from_serialize(value)))
+            .collect(),
+        _ => BTreeMap::new(),
     };
     for list in ["roles", "sites"] {
-        ctx.entry(list).or_insert_with(|| json!([]));
+        ctx.entry(list.into())
+            .or_insert_with(|| Value::from(Vec::<Value>::new()));
     }
-    ctx.insert("action".into(), json!(event.action.as_str()));
+    ctx.insert("action".into(), Value::from(event.action.as_str()));
     ctx.insert(
         "event".into(),
-        json!({
+        Value::from_serialize(json!({
             "id": event.id,
             "source": event.source,
             "type": event.event_type(),
             "subject": event.subject,
             "time": event.time.format(&Rfc3339).unwrap_or_default(),
             "sequence": event.sequence,
-        }),
+        })),
     );
-    ctx.insert("vars".into(), json!(config.vars));
-    ctx.insert("tables".into(), json!(config.tables));
-    Value::Object(ctx)
+    ctx.insert("vars".into(), vars.clone());
+    ctx.insert("tables".into(), tables.clone());
+    Value::from(ctx)
 }

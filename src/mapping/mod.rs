@@ -90,6 +90,9 @@ pub struct MappingError {
 pub struct Mapper {
     compiled: Compiled,
     config: MappingConfig,
+    /// `config.vars` and `config.tables` as minijinja values, converted once.
+    vars: minijinja::Value,
+    tables: minijinja::Value,
 }
 
 /// Every configured expression, compiled, by target and action, in field order.
@@ -116,6 +119,8 @@ impl Mapper {
             Ok(compiled) if errors.is_empty() => Ok(Mapper {
                 compiled,
                 config: config.clone(),
+                vars: minijinja::Value::from_serialize(&config.vars),
+                tables: minijinja::Value::from_serialize(&config.tables),
             }),
             Ok(_) => Err(errors),
             Err(compile_errors) => {
@@ -144,7 +149,7 @@ impl Mapper {
         if mapping.for_action(event.action).is_empty() {
             return Ok(None);
         }
-        let ctx = context::build(event, &self.config);
+        let ctx = context::build(event, &self.vars, &self.tables);
         self.compiled.with_dependent(|_, compiled| {
             let mut fields = Map::new();
             for (field, expression) in compiled.get(&(kind, event.action)).into_iter().flatten() {
