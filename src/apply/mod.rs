@@ -202,7 +202,7 @@ impl Applier {
         };
         match self.store.record_event(&record).await {
             Ok(lost) => {
-                for target in lost {
+                for target in &lost {
                     // Another replica applied a newer sequence meanwhile; ours reached the
                     // target first or is identical, and the newer state stays recorded.
                     tracing::warn!(

@@ -126,6 +126,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
     Ok(Store {
         pool,
         readers,
+        group: (backend == Backend::Sqlite).then(Default::default),
         backend,
         actor: WORKER_ACTOR.into(),
     })

@@ -56,6 +56,11 @@ pub enum StoreError {
     #[error("unknown outcome {0:?}")]
     UnknownOutcome(String),
 
+    /// A write waiting for the group commit was dropped by the caller writing it (that
+    /// caller was cancelled, e.g. at shutdown); its transaction rolled back.
+    #[error("state store write abandoned before it was committed")]
+    Abandoned,
+
     /// A stored row could not be read back (bad JSON, time out of range).
     #[error("state store row is corrupt: {0}")]
     Corrupt(String),

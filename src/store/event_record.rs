@@ -13,10 +13,10 @@
 //! replicas), an `applied`/`unchanged` record is never overwritten by a later non-applied
 //! one, and the audit log gets field names and a digest, never values.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use serde_json::{Map, Value};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
 
 use super::{
     digest,
@@ -43,6 +43,18 @@ pub enum TargetRecord<'a> {
     NotApplied { target: &'a str, outcome: Outcome },
 }
 
+impl TargetRecord<'_> {
+    fn is_duplicate(&self) -> bool {
+        matches!(
+            self,
+            TargetRecord::NotApplied {
+                outcome: Outcome::Duplicate,
+                ..
+            }
+        )
+    }
+}
+
 /// Everything one event leaves in the store, written in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct EventRecord<'a> {
@@ -52,6 +64,112 @@ pub struct EventRecord<'a> {
     pub links: Vec<(&'a str, &'a str)>,
     pub targets: Vec<TargetRecord<'a>>,
 }
+
+impl EventRecord<'_> {
+    fn writes_anything(&self) -> bool {
+        !self.links.is_empty() || self.targets.iter().any(|t| !t.is_duplicate())
+    }
+}
+
+/// An [`EventRecord`] that owns its data, to wait in the group-commit queue.
+pub(super) struct OwnedEventRecord {
+    /// Who the audit entries name.
+    pub(super) actor: Arc<str>,
+    event_id: String,
+    employee_id: String,
+    links: Vec<(String, String)>,
+    targets: Vec<OwnedTargetRecord>,
+}
+
+enum OwnedTargetRecord {
+    Applied {
+        target: String,
+        sequence: u64,
+        fields: Map<String, Value>,
+        changed: Vec<String>,
+        outcome: Outcome,
+    },
+    NotApplied {
+        target: String,
+        outcome: Outcome,
+    },
+}
+
+impl OwnedEventRecord {
+    pub(super) fn of(record: &EventRecord<'_>, actor: &Arc<str>) -> Self {
+        OwnedEventRecord {
+            actor: actor.clone(),
+            event_id: record.event_id.to_owned(),
+            employee_id: record.employee_id.to_owned(),
+            links: record
+                .links
+                .iter()
+                .map(|(t, a)| ((*t).to_owned(), (*a).to_owned()))
+                .collect(),
+            targets: record
+                .targets
+                .iter()
+                .map(|t| match *t {
+                    TargetRecord::Applied {
+                        target,
+                        sequence,
+                        fields,
+                        changed,
+                        outcome,
+                    } => OwnedTargetRecord::Applied {
+                        target: target.to_owned(),
+                        sequence,
+                        fields: fields.clone(),
+                        changed: changed.to_vec(),
+                        outcome,
+                    },
+                    TargetRecord::NotApplied { target, outcome } => OwnedTargetRecord::NotApplied {
+                        target: target.to_owned(),
+                        outcome,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn borrow(&self) -> EventRecord<'_> {
+        EventRecord {
+            event_id: &self.event_id,
+            employee_id: &self.employee_id,
+            links: self
+                .links
+                .iter()
+                .map(|(t, a)| (t.as_str(), a.as_str()))
+                .collect(),
+            targets: self
+                .targets
+                .iter()
+                .map(|t| match t {
+                    OwnedTargetRecord::Applied {
+                        target,
+                        sequence,
+                        fields,
+                        changed,
+                        outcome,
+                    } => TargetRecord::Applied {
+                        target,
+                        sequence: *sequence,
+                        fields,
+                        changed,
+                        outcome: *outcome,
+                    },
+                    OwnedTargetRecord::NotApplied { target, outcome } => TargetRecord::NotApplied {
+                        target,
+                        outcome: *outcome,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What the per-event write is called in errors.
+pub(super) const OP: &str = "record_event";
 
 /// Records an outcome; an `applied`/`unchanged` one replaces anything, a non-applied one
 /// never replaces an `applied`/`unchanged` one (the event did reach the target).
@@ -130,33 +248,54 @@ impl Store {
     /// Writes everything `record` holds in one transaction and returns the targets whose
     /// applied state was *not* recorded because a newer sequence already was (another
     /// replica got there first; nothing of theirs is written).
-    pub async fn record_event<'a>(
-        &self,
-        record: &EventRecord<'a>,
-    ) -> Result<Vec<&'a str>, StoreError> {
-        const OP: &str = "record_event";
+    ///
+    /// On SQLite, events recorded at the same time share one transaction (group commit:
+    /// see `group_commit`); each still gets its own answer.
+    pub async fn record_event(&self, record: &EventRecord<'_>) -> Result<Vec<String>, StoreError> {
         for target in &record.targets {
             validate(target)?;
         }
-        let targets: Vec<&TargetRecord<'a>> = record
-            .targets
-            .iter()
-            .filter(|t| {
-                !matches!(
-                    t,
-                    TargetRecord::NotApplied {
-                        outcome: Outcome::Duplicate,
-                        ..
-                    }
-                )
-            })
-            .collect();
-        if targets.is_empty() && record.links.is_empty() {
+        if !record.writes_anything() {
             return Ok(Vec::new());
         }
-        let now = now_us();
-        let mut tx = self.begin_write(OP).await?;
+        match &self.group {
+            // The record carries this handle's actor: the caller that writes the batch may
+            // hold another handle.
+            Some(group) => {
+                group
+                    .submit(self, OwnedEventRecord::of(record, &self.actor))
+                    .await
+            }
+            None => self.record_alone(record).await,
+        }
+    }
 
+    /// [`Store::record_event`] in a transaction of its own.
+    pub(super) async fn record_alone(
+        &self,
+        record: &EventRecord<'_>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin_write(OP).await?;
+        let lost = self
+            .write_event(&mut tx, record, now_us(), &self.actor)
+            .await?;
+        tx.commit().await.map_err(StoreError::query(OP))?;
+        Ok(lost)
+    }
+
+    /// The statements of one validated event record, inside `tx`.
+    pub(super) async fn write_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        record: &EventRecord<'_>,
+        now: i64,
+        actor: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let targets: Vec<&TargetRecord<'_>> = record
+            .targets
+            .iter()
+            .filter(|t| !t.is_duplicate())
+            .collect();
         if !record.links.is_empty() {
             let sql = format!(
                 "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) VALUES {}{}",
@@ -172,13 +311,13 @@ impl Store {
                     .bind(now);
             }
             query
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::query(OP))?;
         }
 
         // The applied states first: only those that won the sequence check get the rest.
-        let applied: Vec<AppliedRow<'a>> = targets
+        let applied: Vec<AppliedRow<'_>> = targets
             .iter()
             .filter_map(|t| AppliedRow::of(t))
             .collect::<Result<_, _>>()?;
@@ -202,17 +341,17 @@ impl Store {
                     .bind(now);
             }
             for row in query
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await
                 .map_err(StoreError::query(OP))?
             {
                 written.insert(column(&row, "target")?);
             }
         }
-        let lost: Vec<&'a str> = applied
+        let lost: Vec<String> = applied
             .iter()
             .filter(|row| !written.contains(row.target))
-            .map(|row| row.target)
+            .map(|row| row.target.to_owned())
             .collect();
         let kept = |t: &TargetRecord<'_>| match t {
             TargetRecord::Applied { target, .. } => written.contains(*target),
@@ -244,7 +383,7 @@ impl Store {
                     .bind(now);
             }
             query
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::query(OP))?;
         }
@@ -282,8 +421,7 @@ impl Store {
                 TargetRecord::NotApplied { .. } => None,
             })
             .collect();
-        self.insert_audit(&mut tx, OP, &audited).await?;
-        tx.commit().await.map_err(StoreError::query(OP))?;
+        self.insert_audit(tx, OP, actor, &audited).await?;
         Ok(lost)
     }
 

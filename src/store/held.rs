@@ -279,6 +279,7 @@ impl Store {
         self.insert_audit(
             &mut tx,
             OP,
+            self.actor(),
             &[AuditRow {
                 event_id: &message.event_id,
                 employee_id: &message.employee_id,

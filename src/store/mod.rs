@@ -32,6 +32,7 @@ mod connect;
 mod digest;
 pub mod error;
 mod event_record;
+mod group_commit;
 mod held;
 mod queries;
 
@@ -182,6 +183,9 @@ pub struct Store {
     /// Where the per-event read goes: read-only connections beside the single SQLite
     /// writer, or the same pool on PostgreSQL and in-memory SQLite.
     readers: AnyPool,
+    /// SQLite's group commit (one writer: events queue for it anyway); none on PostgreSQL,
+    /// where replicas write concurrently.
+    group: Option<Arc<group_commit::GroupCommit>>,
     backend: Backend,
     actor: Arc<str>,
 }

@@ -173,11 +173,12 @@ impl Store {
         .map_err(StoreError::query(op))
     }
 
-    /// Appends `rows` to the audit log in one statement (nothing for no rows).
+    /// Appends `rows` to the audit log in one statement (nothing for no rows), by `actor`.
     pub(super) async fn insert_audit(
         &self,
         tx: &mut Transaction<'static, Any>,
         op: &'static str,
+        actor: &str,
         rows: &[AuditRow<'_>],
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -196,7 +197,7 @@ impl Store {
                 .bind(row.fields_changed)
                 .bind(row.values_digest)
                 .bind(row.outcome.as_str())
-                .bind(self.actor.as_ref())
+                .bind(actor)
                 .bind(row.at_us);
         }
         query

@@ -351,6 +351,59 @@ both_backends! {
         assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
     }
 
+    async fn events_recorded_at_once_each_get_their_own_outcome_and_actor(ctx) {
+        // On SQLite these share transactions (group commit); the answers must not mix.
+        let worker = ctx.store.clone();
+        let operator = ctx.store.with_actor("alice");
+        let values = fields(json!({"title": "Lead"}));
+        let changed = names(&["title"]);
+        let writes = (0..40u64).map(|i| {
+            let store = if i % 4 == 0 { operator.clone() } else { worker.clone() };
+            let values = values.clone();
+            let changed = changed.clone();
+            async move {
+                let employee = format!("e{}", i % 20);
+                let event = format!("ev-{i}");
+                // Two events per employee: the later sequence wins, the other loses.
+                let sequence = 100 - i;
+                store
+                    .record_event(&EventRecord {
+                        event_id: &event,
+                        employee_id: &employee,
+                        links: vec![("vault", "V-1")],
+                        targets: vec![TargetRecord::Applied {
+                            target: "vault",
+                            sequence,
+                            fields: &values,
+                            changed: &changed,
+                            outcome: Outcome::Applied,
+                        }],
+                    })
+                    .await
+                    .map(|lost| (i, lost))
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for result in results {
+            let (i, lost) = result.expect("every write answered");
+            let state = ctx.store.last_applied(&format!("e{}", i % 20), "vault").await.unwrap().unwrap();
+            let won = state.event_id == format!("ev-{i}");
+            assert_eq!(lost.is_empty(), won, "event {i}: answer matches what was stored");
+        }
+        for employee in 0..20 {
+            // Sequences 100-i: the lower i (higher sequence) of each pair wins.
+            let state = ctx.store.last_applied(&format!("e{employee}"), "vault").await.unwrap().unwrap();
+            assert_eq!(state.event_id, format!("ev-{employee}"));
+        }
+        let audit = ctx.store.audit(None, 100).await.unwrap();
+        assert_eq!(audit.len(), 20, "one audit entry per winning event");
+        for entry in audit {
+            let i: u64 = entry.event_id.trim_start_matches("ev-").parse().unwrap();
+            let expected = if i % 4 == 0 { "alice" } else { "worker" };
+            assert_eq!(entry.actor, expected, "{}", entry.event_id);
+        }
+    }
+
     async fn concurrent_record_applied_highest_sequence_wins(ctx) {
         // 20 writers, sequences in a scrambled order, all for one employee × target.
         let mut sequences: Vec<u64> = (1..=20).collect();

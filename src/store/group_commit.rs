@@ -1,0 +1,104 @@
+//! Group commit for SQLite: events recorded while the writer is busy share its next
+//! transaction.
+//!
+//! Why: SQLite has one writer, so under load the worker's events queue for it anyway, each
+//! paying for its own `BEGIN IMMEDIATE`, `COMMIT` and WAL append. Here the first caller to
+//! take the writer's seat writes everything queued so far in one transaction and answers
+//! every caller; the others find their answer waiting when they get the seat. Nothing waits
+//! for a timer, so a lone event is written at once.
+//!
+//! One event's failure must not fail the others: if the shared transaction fails, it is
+//! rolled back and every queued event is written again on its own.
+
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::{
+    event_record::{OwnedEventRecord, OP},
+    queries::now_us,
+    Store, StoreError,
+};
+
+type Answer = Result<Vec<String>, StoreError>;
+
+struct Job {
+    record: OwnedEventRecord,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// The queue of events waiting for the writer, and the writer's seat.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    waiting: Mutex<Vec<Job>>,
+    seat: tokio::sync::Mutex<()>,
+}
+
+impl GroupCommit {
+    /// Queues `record` and returns once it is written, by this caller or another.
+    pub(super) async fn submit(&self, store: &Store, record: OwnedEventRecord) -> Answer {
+        let (answer, mut answered) = oneshot::channel();
+        self.queue().push(Job { record, answer });
+        let _seat = self.seat.lock().await;
+        match answered.try_recv() {
+            Ok(answer) => return answer,
+            // Taken by a caller that was cancelled mid-write; its transaction rolled back.
+            Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::Abandoned),
+            // Still queued: this caller writes the batch, its own record included.
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let jobs = std::mem::take(&mut *self.queue());
+        write_batch(store, jobs).await;
+        answered.await.unwrap_or(Err(StoreError::Abandoned))
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        // A panic while holding this lock cannot leave the Vec half-changed.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+async fn write_batch(store: &Store, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        match write_together(store, &jobs).await {
+            Ok(answers) => {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    let _ = job.answer.send(Ok(answer));
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                events = jobs.len(),
+                "group commit failed; writing each event on its own"
+            ),
+        }
+    }
+    for job in jobs {
+        let answer = store
+            .with_actor(&job.record.actor)
+            .record_alone(&job.record.borrow())
+            .await;
+        let _ = job.answer.send(answer);
+    }
+}
+
+async fn write_together(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<String>>, StoreError> {
+    let now = now_us();
+    let mut tx = store.begin_write(OP).await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let written = store
+            .write_event(&mut tx, &job.record.borrow(), now, &job.record.actor)
+            .await;
+        match written {
+            Ok(lost) => answers.push(lost),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        }
+    }
+    tx.commit().await.map_err(StoreError::query(OP))?;
+    Ok(answers)
+}
