@@ -753,6 +753,9 @@ impl Scenario {
             .arg("run")
             .current_dir(crate_root())
             .env_remove("HRSYNC_CONFIG")
+            // The bench's own settings: the worker would read HRSYNC_* as configuration.
+            .env_remove("HRSYNC_BIN")
+            .env_remove("HRSYNC_ROOT")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -1481,9 +1484,14 @@ async fn main() {
                         r.vault_requests.to_string(),
                         "calls",
                         format!(
-                            "{} movers in {:.1} s, {} auth; {}; outcomes {}; target <= 25: {}{}",
+                            "{} movers in {:.1} s ({:.0} events/s{}), {} auth; {}; outcomes {}; target <= 25: {}{}",
                             r.events,
                             r.seconds,
+                            r.events as f64 / r.seconds,
+                            raw_rate.map_or_else(String::new, |raw| format!(
+                                ", {:.2} of (1)",
+                                r.events as f64 / r.seconds / raw
+                            )),
                             r.auth_calls,
                             r.mode,
                             r.outcomes,

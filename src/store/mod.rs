@@ -22,10 +22,16 @@
 //! # Layout
 //!
 //! - [`error`]: [`StoreError`], and the URL redaction that keeps passwords out of it.
-//! - `connect`: URL parsing, pool set-up per backend, migrations.
+//! - `connect`: URL parsing, pool set-up per backend (SQLite: one writer, two readers),
+//!   migrations.
+//! - `event_record`: the worker's per-event path — one read of every target's state before
+//!   an event is applied ([`Store::target_states`]), one transaction for everything it did
+//!   after ([`Store::record_event`]).
+//! - `group_commit`: on SQLite, events recorded while the writer is busy share its next
+//!   transaction.
 //! - `held`: messages held back durably — future-dated (`scheduled`) and stopped by the
 //!   mass-deprovision guard (`staged`) — and the guard's admissions.
-//! - `queries`: the reads and writes behind [`Store`]'s methods.
+//! - `queries`: the other reads and writes behind [`Store`]'s methods.
 //! - `digest`: the stable SHA-256 of a field map.
 
 mod connect;
