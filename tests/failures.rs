@@ -434,3 +434,82 @@ async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_he
     assert!(remaining > 0.0 && remaining < 20.0, "remaining {remaining}");
     h.stop().await;
 }
+
+/// Runs one statement in the test's PostgreSQL schema, as an administrator would.
+async fn in_schema(h: &Harness, statement: &str) {
+    use sqlx::{Connection, Executor};
+    let url = std::env::var("HRSYNC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    admin
+        .execute(format!("SET search_path TO \"{}\"; {statement}", h.unique).as_str())
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+}
+
+#[tokio::test]
+async fn a_state_store_that_refuses_the_record_defers_the_message_and_nothing_is_written_twice() {
+    let h = Harness::start_on(StoreKind::Postgres, |_| {}, SimulatorConfig::default()).await;
+    h.seed_person("org_no_access__v", &[]).await;
+    // Reads still work; every write of an outcome fails, as on a full or read-only database.
+    in_schema(
+        &h,
+        "ALTER TABLE processed_events ADD CONSTRAINT refuse_all CHECK (false) NOT VALID",
+    )
+    .await;
+    h.publish(&mover()).await;
+    h.wait_for_writes("vault", "PUT", 1).await;
+    let deferred = || async {
+        metric(
+            &h.metrics_text().await,
+            "hrsync_events_total",
+            r#"outcome="deferred",type="mover""#,
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while deferred().await < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never deferred: {}",
+            h.metrics_text()
+                .await
+                .lines()
+                .filter(|l| l.starts_with("hrsync_events_total")
+                    || l.starts_with("hrsync_target_outcomes_total"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The targets were changed but nothing is recorded: the message must still be held.
+    assert!(h.pending().await + h.worker().metrics.in_flight.get() as u32 >= 1);
+
+    in_schema(
+        &h,
+        "ALTER TABLE processed_events DROP CONSTRAINT refuse_all",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = h.metrics_text().await;
+        let recorded = ["vault", "sitevault", "superoffice"].iter().all(|target| {
+            metric(
+                &text,
+                "hrsync_target_outcomes_total",
+                &format!(r#"outcome="unchanged",target="{target}""#),
+            ) >= 1.0
+        });
+        if recorded && h.pending().await == 0 && h.worker().metrics.in_flight.get() == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The retry found every target already changed: one write each, no more.
+    assert_eq!(h.writes("vault", "PUT").await.len(), 1);
+    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
+    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}
