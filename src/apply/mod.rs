@@ -188,9 +188,26 @@ impl Applier {
                 .map(|(target, state)| self.decide_and_apply(target.as_ref(), event, state)),
         )
         .await;
+        self.remember(event, &mut planned).await;
+        planned
+            .into_iter()
+            .map(|p| {
+                p.outcome.log(p.kind);
+                TargetReport {
+                    target: p.kind,
+                    outcome: p.outcome,
+                }
+            })
+            .collect()
+    }
+
+    /// Records what `event` did in every target, in one store transaction. If the store
+    /// refuses, every target with something to record is deferred: the retry finds the
+    /// targets already changed (diff before write) and records them then.
+    async fn remember(&self, event: &HrEvent, planned: &mut [Planned]) {
         let record = EventRecord {
             event_id: &event.id,
-            employee_id: employee,
+            employee_id: event.employee_id(),
             links: planned
                 .iter()
                 .filter_map(|p| Some((p.kind.as_str(), p.link.as_deref()?)))
@@ -212,7 +229,10 @@ impl Applier {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "state store unavailable; deferring");
+                tracing::warn!(
+                    error = %e,
+                    "state store could not record the outcome; deferring the event"
+                );
                 for p in planned
                     .iter_mut()
                     .filter(|p| p.record.is_some() || p.link.is_some())
@@ -221,16 +241,6 @@ impl Applier {
                 }
             }
         }
-        planned
-            .into_iter()
-            .map(|p| {
-                p.outcome.log(p.kind);
-                TargetReport {
-                    target: p.kind,
-                    outcome: p.outcome,
-                }
-            })
-            .collect()
     }
 
     /// The verdict for a message that is not a valid HR event: dead-letter it as is.
