@@ -49,6 +49,9 @@ pub struct Metrics {
     /// Leavers with no linked account in a target, by `target` and `resolution`
     /// (resolved by lookup, unresolved → dead letter, lookup_failed).
     pub unlinked: IntCounterVec,
+    /// State-store operations that failed, by `op` (`read`, `record`, `gate`); each one
+    /// deferred an event.
+    pub store_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -182,6 +185,14 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "hrsync_store_errors_total",
+                "State-store operations that failed and deferred an event",
+            ),
+            &["op"],
+        )
+        .expect("valid metric");
         let unlinked = IntCounterVec::new(
             Opts::new(
                 "hrsync_unlinked_leavers_total",
@@ -192,6 +203,7 @@ impl Metrics {
         .expect("valid metric");
         for collector in [
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_errors.clone()),
             Box::new(breaker_open.clone()),
             Box::new(scheduled_pending.clone()),
             Box::new(scheduled_next_due.clone()),
@@ -236,6 +248,7 @@ impl Metrics {
             deprovision_guard_tripped,
             event_lag,
             unlinked,
+            store_errors,
         }
     }
 
@@ -292,6 +305,9 @@ impl Metrics {
         }
         for kind in ["deferred", "parked"] {
             self.deferrals.with_label_values(&[kind]);
+        }
+        for op in ["read", "record", "gate"] {
+            self.store_errors.with_label_values(&[op]);
         }
     }
 

@@ -482,6 +482,14 @@ async fn a_state_store_that_refuses_the_record_defers_the_message_and_nothing_is
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    // Ops see it (alert HrsyncStateStoreFailing).
+    assert!(
+        metric(
+            &h.metrics_text().await,
+            "hrsync_store_errors_total",
+            r#"op="record""#
+        ) >= 1.0
+    );
     // The targets were changed but nothing is recorded: the message must still be held.
     assert!(h.pending().await + h.worker().metrics.in_flight.get() as u32 >= 1);
 

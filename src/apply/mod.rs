@@ -118,6 +118,7 @@ impl Applier {
                 Verdict::held(event, "staged")
             }
             Err(e) => {
+                self.metrics.store_errors.with_label_values(&["gate"]).inc();
                 tracing::warn!(error = %e, "state store unavailable at the gate; deferring");
                 self.store_unavailable(event, &e)
             }
@@ -177,6 +178,7 @@ impl Applier {
         let states = match self.store.target_states(&event.id, employee, &labels).await {
             Ok(states) => states,
             Err(e) => {
+                self.metrics.store_errors.with_label_values(&["read"]).inc();
                 tracing::warn!(error = %e, "state store unavailable; deferring");
                 return self.store_unavailable_reports(&e);
             }
@@ -229,6 +231,10 @@ impl Applier {
                 }
             }
             Err(e) => {
+                self.metrics
+                    .store_errors
+                    .with_label_values(&["record"])
+                    .inc();
                 tracing::warn!(
                     error = %e,
                     "state store could not record the outcome; deferring the event"
