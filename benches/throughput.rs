@@ -18,6 +18,10 @@
 //! 6. Latency-bound efficiency: every simulator request delayed, events/s against the
 //!    ideal C / (latency × sequential requests per event).
 
+#[allow(dead_code)] // the bench uses the movers only
+#[path = "../tests/common/staff.rs"]
+mod staff;
+
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use hrsync::config::Config;
@@ -30,6 +34,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use serde_json::{json, Value};
+use staff::staff_mover;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -316,40 +321,6 @@ fn vault_bulk_available() -> bool {
 }
 
 // ------------------------------------------------------------------------------ events
-
-fn account_ids(i: usize) -> (String, String, String) {
-    (
-        format!("{}", 25001 + i),
-        format!("V0B{:012}", 1001 + i),
-        format!("{}", 981 + i),
-    )
-}
-
-/// A mover for staff member `i` with title `Title {sequence}`: every event changes
-/// something, so every event is a real write at every target.
-fn staff_mover(i: usize, sequence: u64) -> Value {
-    let (vault, sitevault, superoffice) = account_ids(i);
-    let employee = format!("E{}", 200000 + i);
-    json!({
-        "specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(), "source": "urn:hr:workday",
-        "type": "hr.employee.mover", "subject": employee, "time": "2026-11-22T09:15:00Z",
-        "sequence": sequence,
-        "data": {
-            "employee_id": employee,
-            "person": {
-                "first_name": "Test", "last_name": format!("Person{i}"),
-                "email": format!("staff{i}@verteo.example"), "title": format!("Title {sequence}"),
-                "department": "Clinical Operations"
-            },
-            "roles": ["cra"], "sites": ["US-NC-0002"],
-            "accounts": {
-                "vault": {"user_id": vault},
-                "sitevault": {"person_id": sitevault},
-                "superoffice": {"associate_id": superoffice}
-            }
-        }
-    })
-}
 
 /// Event `j` of a stream spread round-robin over `employees`: every employee's events are
 /// in sequence order, and neighbouring events belong to different employees.
@@ -842,6 +813,26 @@ impl Scenario {
         }
     }
 
+    /// Publishes `events`, starts the worker and waits until it handled them all; the
+    /// time counts from the worker being ready.
+    async fn drain(
+        &self,
+        events: impl Iterator<Item = Value>,
+        within: Duration,
+    ) -> Result<Drained> {
+        let (sent, _) = self.publish(events).await?;
+        let mut worker = self.spawn_worker().await?;
+        let t0 = Instant::now();
+        let t1 = self.wait_done(&mut worker, sent, within).await?;
+        let metrics = self.metrics(&worker).await?;
+        self.stop_worker(worker).await;
+        Ok(Drained {
+            sent,
+            seconds: (t1 - t0).as_secs_f64(),
+            metrics,
+        })
+    }
+
     /// SIGTERM, then SIGKILL after 20 s.
     async fn stop_worker(&self, mut process: WorkerProcess) {
         let _ = Command::new("kill")
@@ -895,6 +886,13 @@ fn tail(path: &std::path::Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// What [`Scenario::drain`] saw.
+struct Drained {
+    sent: usize,
+    seconds: f64,
+    metrics: Metrics,
 }
 
 #[derive(Debug, Default)]
@@ -1120,23 +1118,23 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
         )
     };
     run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
-        let (sent, _) = s
-            .publish(mover_stream(args.vault_events, args.vault_employees))
+        let Drained {
+            sent,
+            seconds,
+            metrics,
+        } = s
+            .drain(
+                mover_stream(args.vault_events, args.vault_employees),
+                args.scenario_timeout,
+            )
             .await?;
-        let mut worker = s.spawn_worker().await?;
-        let t0 = Instant::now();
-        let t1 = s
-            .wait_done(&mut worker, sent, args.scenario_timeout)
-            .await?;
-        let metrics = s.metrics(&worker).await?;
-        s.stop_worker(worker).await;
         let stats = s.sim_stats().await?;
         Ok(VaultCalls {
             mode,
             events: sent,
             vault_requests: stats["requests"]["vault"].as_u64().unwrap_or(0),
             auth_calls: stats["auth_calls"].as_u64().unwrap_or(0),
-            seconds: (t1 - t0).as_secs_f64(),
+            seconds,
             outcomes: metrics.outcomes(),
         })
     })
@@ -1231,18 +1229,17 @@ async fn latency_bound(args: &Args) -> Result<LatencyResult> {
     run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
         s.fault(json!({"target": "any", "kind": "latency", "latency_ms": args.latency_ms}))
             .await?;
-        let (sent, _) = s
-            .publish(mover_stream(args.lat_events, args.lat_employees))
+        let Drained {
+            sent,
+            seconds,
+            metrics,
+        } = s
+            .drain(
+                mover_stream(args.lat_events, args.lat_employees),
+                args.scenario_timeout,
+            )
             .await?;
-        let mut worker = s.spawn_worker().await?;
-        let t0 = Instant::now();
-        let t1 = s
-            .wait_done(&mut worker, sent, args.scenario_timeout)
-            .await?;
-        let metrics = s.metrics(&worker).await?;
-        s.stop_worker(worker).await;
         let stats = s.sim_stats().await?;
-        let seconds = (t1 - t0).as_secs_f64();
         let per_s = sent as f64 / seconds;
         let mut per_event = BTreeMap::new();
         if let Some(requests) = stats["requests"].as_object() {

@@ -15,7 +15,7 @@ use super::{dead_letter, delayed_retry, headers, topology};
 use crate::apply::gate::{Released, RELEASED};
 use crate::apply::{Applier, DeadLetter, Verdict};
 use crate::config::{RabbitMqConfig, RetryConfig, Secret, WorkerConfig};
-use crate::event::{self, Envelope, HrEvent, InvalidEvent};
+use crate::event::{HrEvent, InvalidEvent};
 use crate::http::Health;
 use crate::metrics::Metrics;
 use futures_util::StreamExt;
@@ -195,16 +195,7 @@ impl Consumer {
     }
 
     fn decode(&self, delivery: &Delivery) -> Result<HrEvent, InvalidEvent> {
-        let header_map = headers::to_json_map(delivery.properties.headers().as_ref());
-        let envelope = Envelope {
-            content_type: delivery
-                .properties
-                .content_type()
-                .as_ref()
-                .map(|c| c.as_str()),
-            headers: &header_map,
-        };
-        event::decode(&delivery.data, &envelope, self.worker.max_body_bytes)
+        super::decode(delivery, self.worker.max_body_bytes)
     }
 
     /// Handles `job`, then whatever queued up behind it in the same employee's lane.

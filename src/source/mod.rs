@@ -22,6 +22,8 @@ pub mod router;
 pub mod topology;
 
 use crate::config::{RabbitMqConfig, Secret};
+use crate::event::{self, Envelope, HrEvent, InvalidEvent};
+use lapin::message::Delivery;
 use lapin::uri::{AMQPUri, AMQPUserInfo};
 use lapin::{Connection, ConnectionProperties};
 
@@ -54,4 +56,19 @@ pub async fn connect(
     };
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect_uri(uri, properties).await
+}
+
+/// Decodes a delivery as an HR event, reading its content type and headers as the
+/// envelope (the consumer and the shard router read messages the same way).
+pub fn decode(delivery: &Delivery, max_body_bytes: usize) -> Result<HrEvent, InvalidEvent> {
+    let header_map = headers::to_json_map(delivery.properties.headers().as_ref());
+    let envelope = Envelope {
+        content_type: delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|c| c.as_str()),
+        headers: &header_map,
+    };
+    event::decode(&delivery.data, &envelope, max_body_bytes)
 }

@@ -4,11 +4,9 @@
 //! is acked after the broker confirmed its copy; publishes go out in delivery order, so one
 //! employee's events reach their shard in the order they arrived.
 
-use super::headers;
 use super::publish::publish_confirmed;
 use super::topology::{shard_exchange, EMPLOYEE_HEADER};
 use crate::config::RabbitMqConfig;
-use crate::event::{self, Envelope};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ConfirmSelectOptions,
@@ -77,16 +75,7 @@ pub async fn run(
 /// The employee a message is about; a message that is no valid event still needs a
 /// shard (to be dead-lettered there with its reason): it hashes on what could be read.
 fn employee_of(delivery: &lapin::message::Delivery, max_body_bytes: usize) -> String {
-    let header_map = headers::to_json_map(delivery.properties.headers().as_ref());
-    let envelope = Envelope {
-        content_type: delivery
-            .properties
-            .content_type()
-            .as_ref()
-            .map(|c| c.as_str()),
-        headers: &header_map,
-    };
-    match event::decode(&delivery.data, &envelope, max_body_bytes) {
+    match super::decode(delivery, max_body_bytes) {
         Ok(event) => event.subject,
         Err(invalid) => invalid.employee_id.unwrap_or_default(),
     }

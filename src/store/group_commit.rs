@@ -59,30 +59,33 @@ impl GroupCommit {
 }
 
 async fn write_batch(store: &Store, jobs: Vec<Job>) {
-    if jobs.len() > 1 {
-        match write_together(store, &jobs).await {
-            Ok(answers) => {
-                for (job, answer) in jobs.into_iter().zip(answers) {
-                    let _ = job.answer.send(Ok(answer));
-                }
-                return;
+    match write_together(store, &jobs).await {
+        Ok(answers) => {
+            for (job, answer) in jobs.into_iter().zip(answers) {
+                let _ = job.answer.send(Ok(answer));
             }
-            Err(e) => tracing::warn!(
+        }
+        Err(e) if jobs.len() == 1 => {
+            let job = jobs.into_iter().next().expect("one job");
+            let _ = job.answer.send(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(
                 error = %e,
                 events = jobs.len(),
                 "group commit failed; writing each event on its own"
-            ),
+            );
+            for job in jobs {
+                let answer = write_together(store, std::slice::from_ref(&job))
+                    .await
+                    .map(|mut answers| answers.pop().unwrap_or_default());
+                let _ = job.answer.send(answer);
+            }
         }
-    }
-    for job in jobs {
-        let answer = store
-            .with_actor(&job.record.actor)
-            .record_alone(&job.record.borrow())
-            .await;
-        let _ = job.answer.send(answer);
     }
 }
 
+/// Writes `jobs` in one transaction, each with its own actor; the answers in order.
 async fn write_together(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<String>>, StoreError> {
     let now = now_us();
     let mut tx = store.begin_write(OP).await?;

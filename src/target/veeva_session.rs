@@ -254,20 +254,24 @@ pub fn parse_answer(answer: &Answer) -> Result<Value, TargetError> {
     }
 }
 
-fn failure(status: &str, body: &Value, answer: &Answer) -> TargetError {
+/// The `type` (or `default_type`) and `message` of the first of `errors` in a Vault
+/// answer, or in one row of a bulk answer.
+pub fn first_error<'a>(body: &'a Value, default_type: &'a str) -> (&'a str, &'a str) {
     let first = body.pointer("/errors/0");
-    let error_type = first
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or(if status == "EXCEPTION" {
-            "UNEXPECTED_ERROR"
-        } else {
-            "UNKNOWN_FAILURE"
-        });
-    let message = first
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let text = |key: &str| first.and_then(|e| e.get(key)).and_then(Value::as_str);
+    (
+        text("type").unwrap_or(default_type),
+        text("message").unwrap_or(""),
+    )
+}
+
+fn failure(status: &str, body: &Value, answer: &Answer) -> TargetError {
+    let default_type = if status == "EXCEPTION" {
+        "UNEXPECTED_ERROR"
+    } else {
+        "UNKNOWN_FAILURE"
+    };
+    let (error_type, message) = first_error(body, default_type);
     let wait = if error_type == "API_LIMIT_EXCEEDED" {
         answer.retry_after().or(Some(Duration::from_secs(60)))
     } else {

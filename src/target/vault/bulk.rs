@@ -9,7 +9,7 @@
 
 use super::config::BulkConfig;
 use super::request_builder::update_users;
-use crate::target::veeva_session::{classify, VeevaSession};
+use crate::target::veeva_session::{classify, first_error, VeevaSession};
 use crate::target::TargetError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -74,7 +74,8 @@ async fn run(mut queue: mpsc::Receiver<Job>, session: Arc<VeevaSession>, config:
 }
 
 async fn send(session: &VeevaSession, batch: Vec<Job>) {
-    let rows: Vec<Map<String, Value>> = batch.iter().map(|j| j.row.clone()).collect();
+    let (rows, replies): (Vec<Map<String, Value>>, Vec<_>) =
+        batch.into_iter().map(|j| (j.row, j.reply)).unzip();
     let reference = format!("bulk-{}", uuid::Uuid::new_v4());
     let answer = match update_users(&session.config().api_version, &rows) {
         Ok(request) => session.send(request, &reference).await,
@@ -87,11 +88,11 @@ async fn send(session: &VeevaSession, batch: Vec<Job>) {
         "bulk update sent"
     );
     let results = match answer {
-        Ok(body) => row_results(&body, batch.len()),
-        Err(e) => vec![Err(e); batch.len()],
+        Ok(body) => row_results(&body, rows.len()),
+        Err(e) => vec![Err(e); rows.len()],
     };
-    for (job, result) in batch.into_iter().zip(results) {
-        let _ = job.reply.send(result);
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
     }
 }
 
@@ -113,15 +114,7 @@ fn row_results(body: &Value, expected: usize) -> Vec<Result<(), TargetError>> {
             |row| match row.get("responseStatus").and_then(Value::as_str) {
                 Some("SUCCESS") | Some("WARNING") => Ok(()),
                 _ => {
-                    let first = row.pointer("/errors/0");
-                    let kind = first
-                        .and_then(|e| e.get("type"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("UNKNOWN_FAILURE");
-                    let message = first
-                        .and_then(|e| e.get("message"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
+                    let (kind, message) = first_error(row, "UNKNOWN_FAILURE");
                     Err(TargetError::new(
                         classify(kind),
                         kind,
