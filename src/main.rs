@@ -81,7 +81,8 @@ enum DlqCommand {
     },
     /// Show one dead letter: its headers and body.
     Show { id: String },
-    /// Move dead letters back to the work queue, keeping their event ids.
+    /// Move dead letters back to the work queue, keeping their event ids; their failed
+    /// targets are opened to the event again (recorded in the audit log with --actor).
     Replay {
         #[arg(long)]
         target: Option<String>,
@@ -89,6 +90,9 @@ enum DlqCommand {
         reason: Option<String>,
         #[arg(long)]
         limit: Option<usize>,
+        /// Who replays, for the audit log (defaults to $USER).
+        #[arg(long, env = "USER")]
+        actor: String,
     },
 }
 
@@ -218,13 +222,17 @@ async fn dlq(path: &std::path::Path, command: DlqCommand) -> anyhow::Result<()> 
             target,
             reason,
             limit,
+            actor,
         } => {
+            let store = hrsync::worker::open_store(&config)
+                .await?
+                .with_actor(&actor);
             let selection = dlq::Selection {
                 target,
                 reason,
                 limit,
             };
-            let done = dlq::replay(&config, &selection, |c| {
+            let done = dlq::replay(&config, &store, &selection, |c| {
                 eprintln!("replayed {}, left {} not selected", c.replayed, c.skipped)
             })
             .await?;
@@ -331,7 +339,7 @@ async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Res
     let config = load(path)?;
     let connection = source::connect_configured(&config.rabbitmq, "hrsync-publish").await?;
     let channel = publish::confirm_channel(&connection).await?;
-    source::topology::declare(&channel, &config.rabbitmq, &config.retry.all_delays()).await?;
+    source::topology::declare(&connection, &config.rabbitmq, &config.retry.all_delays()).await?;
     for file in files {
         let body =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

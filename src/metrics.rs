@@ -49,9 +49,11 @@ pub struct Metrics {
     /// Leavers with no linked account in a target, by `target` and `resolution`
     /// (resolved by lookup, unresolved → dead letter, lookup_failed).
     pub unlinked: IntCounterVec,
-    /// State-store operations that failed, by `op` (`read`, `record`, `gate`); each one
-    /// deferred an event.
+    /// State-store operations that failed, by `op` (`read`, `record`, `gate`). Each one
+    /// made an event wait for the store (or hold its record until it could be written).
     pub store_errors: IntCounterVec,
+    /// 1 while the state store records; 0 while events wait for it (nothing is applied).
+    pub store_recording: IntGauge,
 }
 
 impl Metrics {
@@ -188,11 +190,17 @@ impl Metrics {
         let store_errors = IntCounterVec::new(
             Opts::new(
                 "hrsync_store_errors_total",
-                "State-store operations that failed and deferred an event",
+                "State-store operations that failed; the event waited for the store",
             ),
             &["op"],
         )
         .expect("valid metric");
+        let store_recording = IntGauge::new(
+            "hrsync_store_recording",
+            "1 while the state store records; 0 while events wait for it and nothing is applied",
+        )
+        .expect("valid metric");
+        store_recording.set(1);
         let unlinked = IntCounterVec::new(
             Opts::new(
                 "hrsync_unlinked_leavers_total",
@@ -204,6 +212,7 @@ impl Metrics {
         for collector in [
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(store_errors.clone()),
+            Box::new(store_recording.clone()),
             Box::new(breaker_open.clone()),
             Box::new(scheduled_pending.clone()),
             Box::new(scheduled_next_due.clone()),
@@ -249,6 +258,7 @@ impl Metrics {
             event_lag,
             unlinked,
             store_errors,
+            store_recording,
         }
     }
 
@@ -283,6 +293,10 @@ impl Metrics {
             for outcome in OUTCOMES {
                 self.events.with_label_values(&[kind, outcome]);
             }
+        }
+        // Only events (never a target) are returned to the queue, at shutdown.
+        for kind in ["joiner", "mover", "leaver"] {
+            self.events.with_label_values(&[kind, "returned"]);
         }
         self.dead_letters
             .with_label_values(&["none", "invalid_event"]);

@@ -33,6 +33,7 @@ pub struct Worker {
     server: JoinHandle<()>,
     pruner: JoinHandle<()>,
     releaser: JoinHandle<()>,
+    store_prober: JoinHandle<()>,
 }
 
 /// Forgets processed event ids older than the retention, every `prune_interval`.
@@ -124,6 +125,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .context("store.url: cannot open the state store")
 }
 
+/// Opens the state store for the worker and proves it can record: a worker must not
+/// consume (and so change targets) with a store it cannot write to.
+pub async fn open_writable_store(config: &Config) -> anyhow::Result<Store> {
+    let store = open_store(config).await?;
+    store.probe_write().await.with_context(|| {
+        format!(
+            "store.url: the {} state store cannot be written (read-only file or folder, \
+             full disk, or no write permission); hrsync will not consume without it",
+            store.backend()
+        )
+    })?;
+    Ok(store)
+}
+
 /// `postgres://user@host/db` + password → the URL with the password set (percent-encoded).
 fn with_password(url: &str, password: &str) -> anyhow::Result<String> {
     let mut parsed = reqwest::Url::parse(url).context("store.url: not a URL")?;
@@ -158,7 +173,7 @@ impl Worker {
     /// Starts the HTTP endpoints on `listener` and the consumer.
     pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Worker> {
         let metrics = Arc::new(Metrics::new());
-        let store = open_store(&config).await?;
+        let store = open_writable_store(&config).await?;
         let applier = Arc::new(build_applier(&config, store.clone(), metrics.clone())?);
         let target_names: Vec<&str> = applier
             .targets()
@@ -185,6 +200,11 @@ impl Worker {
                 tracing::error!(error = %e, "HTTP endpoint failed");
             }
         });
+        let store_prober = {
+            let store = store.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { store.probe_while_failing(shutdown).await })
+        };
         let pruner = tokio::spawn(prune_forever(
             store.clone(),
             config.store.clone(),
@@ -221,6 +241,7 @@ impl Worker {
             server,
             pruner,
             releaser,
+            store_prober,
         })
     }
 
@@ -231,6 +252,7 @@ impl Worker {
         let _ = self.server.await;
         let _ = self.pruner.await;
         let _ = self.releaser.await;
+        let _ = self.store_prober.await;
         tracing::info!("hrsync worker stopped");
     }
 }

@@ -37,8 +37,10 @@ async fn dead_letters_are_listed_without_being_taken_and_replayed_after_a_fix() 
 
     // "The fix" is that the simulator no longer refuses; replay only the Vault dead letters.
     let mut reports = 0;
+    let operator = h.worker().applier.store().with_actor("alice");
     let done = dlq::replay(
         &h.config,
+        &operator,
         &dlq::Selection {
             target: Some("vault".into()),
             ..Default::default()
@@ -61,6 +63,20 @@ async fn dead_letters_are_listed_without_being_taken_and_replayed_after_a_fix() 
     // The event id was kept: targets that had applied it see a duplicate.
     assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
     assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    // Who reopened the Vault part is in the audit log.
+    let audit = h
+        .worker()
+        .applier
+        .store()
+        .audit(Some("E100234"), 20)
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.outcome.as_str() == "replayed" && a.actor == "alice" && a.target == "vault"),
+        "{audit:?}"
+    );
     h.stop().await;
 }
 
@@ -90,6 +106,7 @@ async fn a_replay_can_select_by_reason_and_leaves_the_rest() {
     );
     let done = dlq::replay(
         &h.config,
+        h.worker().applier.store(),
         &dlq::Selection {
             reason: Some("invalid_event".into()),
             ..Default::default()

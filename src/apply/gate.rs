@@ -13,22 +13,24 @@
 //!   `hrsync staged release|discard`. Joiners and movers keep flowing.
 //!
 //! A held message is stored durably before its RabbitMQ message is acked. When released it
-//! is republished with `x-hrsync-released` so it passes the gate it already passed.
+//! goes back to the work queue as it was held, and passes the gates it already passed only
+//! because the store says so: its hold of that kind is marked released (or claimed for
+//! release right now), for this event id, employee, sequence, action and body. Nothing in the message itself — no header a
+//! publisher could set — can let an event skip effective dating or the guard.
 
 use crate::config::{GuardConfig, ScheduleConfig};
 use crate::event::{Action, HrEvent};
-use crate::store::{Admission, GuardLimits, HeldKind, HeldMessage, HeldStatus, Store, StoreError};
+use crate::store::{
+    Admission, GuardLimits, HeldFacts, HeldKind, HeldMessage, HeldStatus, Store, StoreError,
+};
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use time::OffsetDateTime;
 
-/// The header a released message carries, with the gate it already passed.
-pub const RELEASED: &str = "x-hrsync-released";
-
-/// Which gate a republished message already passed.
+/// Which gate an event already passed, as proven by the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Released {
+enum Released {
     No,
     /// Due: skip effective dating (the guard still applies).
     Scheduled,
@@ -37,13 +39,35 @@ pub enum Released {
 }
 
 impl Released {
-    pub fn from_header(value: Option<&str>) -> Self {
-        match value {
-            Some("scheduled") => Released::Scheduled,
-            Some("staged") => Released::Staged,
-            _ => Released::No,
+    /// The store's released holds that are this very event; a staged release outranks a
+    /// scheduled one (an event is staged only after it was due).
+    fn proven(facts: &HeldFacts, event: &HrEvent) -> Released {
+        let this_event = |m: &&HeldMessage| is_hold_of(m, event);
+        let kinds: Vec<HeldKind> = facts
+            .released
+            .iter()
+            .filter(this_event)
+            .map(|m| m.kind)
+            .collect();
+        if kinds.contains(&HeldKind::Staged) {
+            Released::Staged
+        } else if kinds.contains(&HeldKind::Scheduled) {
+            Released::Scheduled
+        } else {
+            Released::No
         }
     }
+}
+
+/// Whether `held` is the hold of exactly this event: the same id alone is not enough, a
+/// publisher can reuse an id with other content.
+fn is_hold_of(held: &HeldMessage, event: &HrEvent) -> bool {
+    held.event_id == event.id
+        && held.employee_id == event.employee_id()
+        && held.sequence == event.sequence
+        && held.action == event.action.as_str()
+        && serde_json::from_str::<serde_json::Value>(&held.body)
+            .is_ok_and(|body| body == event.to_structured_json())
 }
 
 /// What the gate decided.
@@ -76,18 +100,21 @@ impl Gate {
         &self,
         store: &Store,
         event: &HrEvent,
-        released: Released,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
-        let superseded = store
-            .supersede_scheduled(event.employee_id(), event.sequence)
+        let facts = store
+            .held_facts(&event.id, event.employee_id(), event.sequence)
             .await?;
-        if superseded > 0 {
+        if facts.supersedable > 0 {
+            let superseded = store
+                .supersede_scheduled(event.employee_id(), event.sequence)
+                .await?;
             tracing::info!(
                 superseded,
                 "newer event supersedes pending scheduled changes"
             );
         }
+        let released = Released::proven(&facts, event);
         if released == Released::No {
             if let Some(due) = self.due_time(event, now) {
                 store.hold(&held(event, HeldKind::Scheduled, due)).await?;
@@ -235,5 +262,50 @@ mod tests {
         let mut e = event(Action::Mover, "x");
         e.data = json!({"employee_id": "E1"});
         assert_eq!(gate("UTC").due_time(&e, at("2026-11-26T10:00:00Z")), None);
+    }
+
+    fn released_hold(event: &HrEvent, kind: HeldKind) -> HeldMessage {
+        HeldMessage {
+            status: HeldStatus::Released,
+            ..held(event, kind, OffsetDateTime::UNIX_EPOCH)
+        }
+    }
+
+    #[test]
+    fn only_a_released_hold_of_this_very_event_lets_it_pass_a_gate() {
+        let event = event(Action::Leaver, "2099-01-01");
+        let facts = |held: Vec<HeldMessage>| HeldFacts {
+            released: held,
+            supersedable: 0,
+        };
+        assert_eq!(Released::proven(&facts(vec![]), &event), Released::No);
+        assert_eq!(
+            Released::proven(
+                &facts(vec![released_hold(&event, HeldKind::Scheduled)]),
+                &event
+            ),
+            Released::Scheduled
+        );
+        assert_eq!(
+            Released::proven(
+                &facts(vec![
+                    released_hold(&event, HeldKind::Scheduled),
+                    released_hold(&event, HeldKind::Staged)
+                ]),
+                &event
+            ),
+            Released::Staged
+        );
+        // The same id with other content (here: another effective date) proves nothing.
+        let mut forged = event.clone();
+        forged.data["effective_date"] = json!("2099-12-31");
+        let hold = released_hold(&event, HeldKind::Staged);
+        assert_eq!(
+            Released::proven(&facts(vec![hold.clone()]), &forged),
+            Released::No
+        );
+        let mut later = event.clone();
+        later.sequence = 2;
+        assert_eq!(Released::proven(&facts(vec![hold]), &later), Released::No);
     }
 }

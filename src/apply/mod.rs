@@ -5,10 +5,23 @@
 //! tells the source what to do with the message: ack, defer to the delayed-retry queue,
 //! and/or dead-letter the parts that cannot be applied.
 //!
+//! # Error policy for the state store
+//!
+//! The dedupe and the stale guard only know what was recorded, so no target may be changed
+//! that cannot be recorded afterwards. An event therefore starts only while the store
+//! records ([`crate::store::StoreHealth`]); a store outage met on the way (the gate, the
+//! per-event read) makes it wait and start again, having changed nothing; and an outage met
+//! *after* the targets were changed holds the event — message unacked, employee's lane
+//! busy — retrying the record until it is written, while every other event waits at the
+//! start. Deferring instead would let newer events for the same employee run ahead of an
+//! unrecorded change and be overwritten by it later. Only errors about one record (a
+//! corrupt row), which waiting cannot heal, still defer the event.
+//!
 //! Nothing here knows about RabbitMQ; the source executes the verdict.
 
 mod breaker;
 pub mod gate;
+mod record;
 mod retry;
 mod verdict;
 
@@ -20,14 +33,15 @@ use crate::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::store::{EventRecord, Outcome, Store, StoreError, TargetRecord, TargetState};
+use crate::store::{Outcome, Store, StoreError, TargetRecord, TargetState};
 use crate::target::{Applied, Change, ErrorClass, LookupHints, Target, TargetError, TargetKind};
 use futures_util::future::join_all;
-use gate::{Decision, Gate, Released};
+use gate::{Decision, Gate};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// The error code of work refused because the target's breaker is open.
 const CIRCUIT_OPEN: &str = "circuit_open";
@@ -89,20 +103,49 @@ impl Applier {
     }
 
     /// Handles one decoded event: through the gate (effective dating, mass-deprovision
-    /// guard), then applied to every target unless held back.
-    pub async fn handle(&self, event: &HrEvent, released: Released) -> Verdict {
+    /// guard), then applied to every target unless held back. Waits while the state store
+    /// cannot record (see the error policy above); `shutdown` ends the wait and returns
+    /// the message to the queue.
+    pub async fn handle(&self, event: &HrEvent, shutdown: &CancellationToken) -> Verdict {
         let lag = (time::OffsetDateTime::now_utc() - event.time).as_seconds_f64();
         self.metrics.event_lag.observe(lag.max(0.0));
+        let mut waited = false;
+        loop {
+            if !self.store.health().recording() && !waited {
+                waited = true;
+                tracing::warn!(
+                    problem = self.store.health().problem().unwrap_or_default(),
+                    "state store cannot record; the event waits for it before touching any target"
+                );
+            }
+            if !self.store.health().wait_recording(shutdown).await {
+                return self.returned(event);
+            }
+            match self.pass(event, shutdown).await {
+                Ok(verdict) => return verdict,
+                Err(Interrupted::Shutdown) => return self.returned(event),
+                // The store marked itself failing; the next round waits for it.
+                Err(Interrupted::StoreOutage) => {}
+            }
+        }
+    }
+
+    /// One pass of [`Applier::handle`] while the store records.
+    async fn pass(
+        &self,
+        event: &HrEvent,
+        shutdown: &CancellationToken,
+    ) -> Result<Verdict, Interrupted> {
         let decision = self
             .gate
-            .decide(&self.store, event, released, jiff::Timestamp::now())
+            .decide(&self.store, event, jiff::Timestamp::now())
             .await;
         let verdict = match decision {
             Ok(Decision::Proceed) => {
                 if event.action == Action::Leaver {
                     self.guard_tripped.store(false, Ordering::Relaxed);
                 }
-                return self.apply(event).await;
+                return self.apply(event, shutdown).await;
             }
             Ok(Decision::Scheduled { due }) => {
                 tracing::info!(due = %due, "future-dated change held until it falls due");
@@ -119,10 +162,21 @@ impl Applier {
             }
             Err(e) => {
                 self.metrics.store_errors.with_label_values(&["gate"]).inc();
-                tracing::warn!(error = %e, "state store unavailable at the gate; deferring");
+                if e.is_outage() {
+                    tracing::warn!(error = %e, "state store unavailable at the gate; waiting for it");
+                    return Err(Interrupted::StoreOutage);
+                }
+                tracing::warn!(error = %e, "state store error at the gate; deferring");
                 self.store_unavailable(event, &e)
             }
         };
+        self.record(&verdict);
+        Ok(verdict)
+    }
+
+    /// The message goes back to the queue untouched (shutdown while waiting for the store).
+    fn returned(&self, event: &HrEvent) -> Verdict {
+        let verdict = Verdict::returned(event);
         self.record(&verdict);
         verdict
     }
@@ -163,24 +217,36 @@ impl Applier {
     }
 
     /// Applies `event` to every configured target and reports each one's outcome.
-    pub async fn apply(&self, event: &HrEvent) -> Verdict {
-        let reports = self.apply_to_targets(event).await;
+    async fn apply(
+        &self,
+        event: &HrEvent,
+        shutdown: &CancellationToken,
+    ) -> Result<Verdict, Interrupted> {
+        let reports = self.apply_to_targets(event, shutdown).await?;
         let verdict = Verdict::from_reports(event, reports);
         self.record(&verdict);
-        verdict
+        Ok(verdict)
     }
 
     /// One store read for every target, the targets in parallel, then one store
     /// transaction for everything the event did (see `store::event_record` for why).
-    async fn apply_to_targets(&self, event: &HrEvent) -> Vec<TargetReport> {
+    async fn apply_to_targets(
+        &self,
+        event: &HrEvent,
+        shutdown: &CancellationToken,
+    ) -> Result<Vec<TargetReport>, Interrupted> {
         let employee = event.employee_id();
         let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
         let states = match self.store.target_states(&event.id, employee, &labels).await {
             Ok(states) => states,
             Err(e) => {
                 self.metrics.store_errors.with_label_values(&["read"]).inc();
-                tracing::warn!(error = %e, "state store unavailable; deferring");
-                return self.store_unavailable_reports(&e);
+                if e.is_outage() {
+                    tracing::warn!(error = %e, "state store unavailable; waiting for it");
+                    return Err(Interrupted::StoreOutage);
+                }
+                tracing::warn!(error = %e, "state store error; deferring");
+                return Ok(self.store_unavailable_reports(&e));
             }
         };
         let mut planned: Vec<Planned> = join_all(
@@ -190,8 +256,8 @@ impl Applier {
                 .map(|(target, state)| self.decide_and_apply(target.as_ref(), event, state)),
         )
         .await;
-        self.remember(event, &mut planned).await;
-        planned
+        self.remember(event, &mut planned, shutdown).await?;
+        Ok(planned
             .into_iter()
             .map(|p| {
                 p.outcome.log(p.kind);
@@ -200,53 +266,7 @@ impl Applier {
                     outcome: p.outcome,
                 }
             })
-            .collect()
-    }
-
-    /// Records what `event` did in every target, in one store transaction. If the store
-    /// refuses, every target with something to record is deferred: the retry finds the
-    /// targets already changed (diff before write) and records them then.
-    async fn remember(&self, event: &HrEvent, planned: &mut [Planned]) {
-        let record = EventRecord {
-            event_id: &event.id,
-            employee_id: event.employee_id(),
-            links: planned
-                .iter()
-                .filter_map(|p| Some((p.kind.as_str(), p.link.as_deref()?)))
-                .collect(),
-            targets: planned
-                .iter()
-                .filter_map(|p| p.record.as_ref().map(|r| r.borrow(p.kind, event.sequence)))
-                .collect(),
-        };
-        match self.store.record_event(&record).await {
-            Ok(lost) => {
-                for target in &lost {
-                    // Another replica applied a newer sequence meanwhile; ours reached the
-                    // target first or is identical, and the newer state stays recorded.
-                    tracing::warn!(
-                        target_api = target,
-                        "a newer sequence was recorded concurrently"
-                    );
-                }
-            }
-            Err(e) => {
-                self.metrics
-                    .store_errors
-                    .with_label_values(&["record"])
-                    .inc();
-                tracing::warn!(
-                    error = %e,
-                    "state store could not record the outcome; deferring the event"
-                );
-                for p in planned
-                    .iter_mut()
-                    .filter(|p| p.record.is_some() || p.link.is_some())
-                {
-                    p.outcome = store_deferral(p.kind, &e);
-                }
-            }
-        }
+            .collect())
     }
 
     /// The verdict for a message that is not a valid HR event: dead-letter it as is.
@@ -312,9 +332,11 @@ impl Applier {
                 known = Some(account.to_string());
             }
         }
+        // Done for this event: applied, found unchanged or stale — or dead-lettered, whose
+        // letter stands for it (one per failed target; `dlq replay` reopens it).
         if matches!(
             state.outcome,
-            Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale)
+            Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale | Outcome::DeadLettered)
         ) {
             return plan.outcome(TargetOutcome::Duplicate, None);
         }
@@ -340,11 +362,8 @@ impl Applier {
                 previous: last.map(|state| state.fields),
                 ..change
             },
-            Err(outcome) => {
-                let record = matches!(outcome, TargetOutcome::Failed(_))
-                    .then_some(Record::NotApplied(Outcome::DeadLettered));
-                return plan.outcome(outcome, record);
-            }
+            // A failure is recorded once its dead letter is confirmed (`record_dead_letters`).
+            Err(outcome) => return plan.outcome(outcome, None),
         };
         let outcome = self.send(target, &change).await;
         let record = match &outcome {
@@ -358,7 +377,6 @@ impl Applier {
                 changed: Vec::new(),
                 outcome: Outcome::Unchanged,
             }),
-            TargetOutcome::Failed(_) => Some(Record::NotApplied(Outcome::DeadLettered)),
             _ => None,
         };
         plan.outcome(outcome, record)
@@ -549,6 +567,14 @@ fn store_deferral(kind: TargetKind, error: &StoreError) -> TargetOutcome {
         code: "store".into(),
         detail: error.to_string(),
     })
+}
+
+/// Why an event stopped before it had a verdict.
+enum Interrupted {
+    /// The store cannot be read or written; nothing unrecorded was left behind.
+    StoreOutage,
+    /// Shutdown while waiting; the message goes back to the queue.
+    Shutdown,
 }
 
 /// One target's part of an event: its outcome, and what the store must remember of it.

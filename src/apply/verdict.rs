@@ -189,6 +189,9 @@ pub struct Verdict {
     pub deferred: Vec<Deferral>,
     /// Held back durably instead of applied: `scheduled` or `staged`.
     pub held: Option<&'static str>,
+    /// Not handled: return the message to the queue as it is (shutdown while the state
+    /// store could not record).
+    pub returned: bool,
 }
 
 impl Verdict {
@@ -213,6 +216,7 @@ impl Verdict {
             dead_letters,
             deferred,
             held: None,
+            returned: false,
         }
     }
 
@@ -223,6 +227,7 @@ impl Verdict {
             dead_letters: vec![DeadLetter::invalid_event(error)],
             deferred: Vec::new(),
             held: None,
+            returned: false,
         }
     }
 
@@ -234,6 +239,15 @@ impl Verdict {
             dead_letters: Vec::new(),
             deferred: Vec::new(),
             held: Some(kind),
+            returned: false,
+        }
+    }
+
+    /// The verdict for an event that was not handled and goes back to the queue.
+    pub fn returned(event: &HrEvent) -> Self {
+        Verdict {
+            returned: true,
+            ..Verdict::held(event, "returned")
         }
     }
 

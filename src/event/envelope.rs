@@ -34,6 +34,12 @@ impl Action {
         }
     }
 
+    /// Whether the employee is active after this event (joiner, mover): their accounts must
+    /// be active, whatever state an older, skipped event would have left them in.
+    pub fn is_active(&self) -> bool {
+        *self != Action::Leaver
+    }
+
     /// The CloudEvents `type` that carries this action (`"hr.employee.joiner"`).
     pub fn event_type(&self) -> &'static str {
         match self {

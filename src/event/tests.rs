@@ -480,6 +480,17 @@ fn sequence_must_be_a_whole_number_or_a_decimal_string() {
         "sequence",
         "too large",
     );
+    // Beyond what the state store can record: refused before any target is changed.
+    assert_rejected(
+        with(joiner(), "/sequence", json!(9_223_372_036_854_775_808_u64)),
+        "sequence",
+        "at most 9223372036854775807",
+    );
+    assert_rejected(
+        with(joiner(), "/sequence", json!("9223372036854775808")),
+        "sequence",
+        "at most",
+    );
     let as_text = with(joiner(), "/sequence", json!("17"));
     assert_eq!(decode_event(&as_text).unwrap().sequence, 17);
 }

@@ -242,8 +242,19 @@ impl Checker<'_> {
     }
 
     /// `sequence`: an integer ≥ 1, as a JSON integer or a decimal string (CloudEvents
-    /// extension attributes often travel as strings, AMQP headers in particular).
+    /// extension attributes often travel as strings, AMQP headers in particular), at most
+    /// 2^63 − 1: the state store keeps it as a signed 64-bit integer, and an event it could
+    /// not record must be refused here, before any target is changed.
     fn sequence(&self, value: Option<&Value>) -> Result<u64, InvalidEvent> {
+        let fail = |rule: String| Err(self.ids.fail("sequence", rule));
+        let sequence = self.sequence_value(value)?;
+        if i64::try_from(sequence).is_err() {
+            return fail(format!("must be at most {} (got {sequence})", i64::MAX));
+        }
+        Ok(sequence)
+    }
+
+    fn sequence_value(&self, value: Option<&Value>) -> Result<u64, InvalidEvent> {
         let fail = |rule: String| Err(self.ids.fail("sequence", rule));
         match value {
             None => fail("required".into()),

@@ -1,7 +1,9 @@
 //! The worker's own HTTP endpoints, for Kubernetes probes and Prometheus:
 //! `/metrics` (text exposition), `/healthz` (the process is alive and serving),
-//! `/readyz` (connected to RabbitMQ and consuming, and no target is unusable because of
-//! its configuration — such a target needs an operator, and the probe says which). A
+//! `/readyz` (connected to RabbitMQ and consuming, the state store records, and no target
+//! is unusable because of its configuration — such a target needs an operator, and the
+//! probe says which). A store that cannot record fails it with the reason: the worker then
+//! applies nothing, and recovers by itself once the store does. A
 //! target whose circuit breaker is open is shown on `/readyz` but does not fail it: the
 //! worker still serves the other targets and parks that one's work.
 
@@ -38,6 +40,11 @@ impl Health {
         self.consuming.load(Ordering::Relaxed)
     }
 
+    /// Why the state store cannot record now, if it cannot.
+    pub fn store_problem(&self) -> Option<String> {
+        self.applier.store().health().problem()
+    }
+
     /// Targets that cannot be used until an operator fixes their configuration.
     pub fn target_problems(&self) -> Vec<(String, String)> {
         self.applier
@@ -63,6 +70,8 @@ pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    let recording = state.health.store_problem().is_none();
+    state.metrics.store_recording.set(i64::from(recording));
     (
         [(
             header::CONTENT_TYPE,
@@ -75,7 +84,8 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
     let consuming = state.health.is_consuming();
     let problems = state.health.target_problems();
-    let ready = consuming && problems.is_empty();
+    let store = state.health.store_problem();
+    let ready = consuming && problems.is_empty() && store.is_none();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -97,6 +107,7 @@ async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
         Json(json!({
             "ready": ready,
             "consuming": consuming,
+            "store_problem": store,
             "target_problems": targets,
             "breakers_not_closed": breakers,
         })),

@@ -2,13 +2,23 @@
 //! after a fix, moving dead letters back to the work queue.
 //!
 //! Listing peeks: messages are fetched unacknowledged and return to the queue when the
-//! channel closes. Replay republishes a dead letter's original body and properties to the
-//! work exchange (its `x-hrsync-*` headers removed, so it starts afresh) and acks it only
-//! after the broker confirmed the copy. Event ids are kept, so targets that already applied
-//! the event see a duplicate and only the failed part is tried again.
+//! channel closes. That changes nothing only because the dead-letter queue is a classic
+//! queue (see `source::topology`): returned messages keep their place and no delivery is
+//! counted. A dead-letter queue of another kind (a quorum queue from an earlier version)
+//! is refused rather than reordered.
+//!
+//! Replay first reopens the failed target for the event in the state store (a dead-lettered
+//! target is otherwise settled for that event, so a message coming round again cannot
+//! dead-letter it twice), then republishes the dead letter's original body and properties
+//! straight to the work queue — never to the HR exchange, whose other subscribers must not
+//! get the event again — with its `x-hrsync-*` headers removed, and acks it only after the
+//! broker confirmed the copy. Event ids are kept, so targets that already applied the event
+//! see a duplicate and only the failed part is tried again.
 
 use crate::config::Config;
+use crate::source::topology::{self, DeadLetterQueue};
 use crate::source::{self, dead_letter, headers, publish};
+use crate::store::Store;
 use anyhow::Context;
 use lapin::message::BasicGetMessage;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
@@ -23,6 +33,8 @@ pub struct Letter {
     /// `x-hrsync-dead-letter-id`, or the event id for messages the broker dead-lettered.
     pub id: String,
     pub event_id: Option<String>,
+    /// The employee (the event's `subject`), when the body or headers name one.
+    pub employee_id: Option<String>,
     pub target: String,
     pub reason: String,
     pub error: String,
@@ -40,15 +52,20 @@ impl Letter {
             Some(other) => Some(other.to_string()),
             None => None,
         };
-        let event_id = serde_json::from_slice::<Value>(&delivery.data)
-            .ok()
-            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
-            .or_else(|| text("cloudEvents:id"));
+        let body = serde_json::from_slice::<Value>(&delivery.data).ok();
+        let attribute = |name: &str| {
+            body.as_ref()
+                .and_then(|v| v.get(name).and_then(Value::as_str).map(str::to_string))
+                .or_else(|| text(&format!("cloudEvents:{name}")))
+        };
+        let event_id = attribute("id");
+        let employee_id = attribute("subject");
         Letter {
             id: text(dead_letter::ID)
                 .or_else(|| event_id.clone())
                 .unwrap_or_else(|| "-".into()),
             event_id,
+            employee_id,
             // A message the broker dead-lettered (delivery limit) has none of our headers.
             target: text(dead_letter::TARGET).unwrap_or_else(|| "-".into()),
             reason: text(dead_letter::REASON).unwrap_or_else(|| "broker_delivery_limit".into()),
@@ -75,8 +92,22 @@ impl Selection {
     }
 }
 
+/// Connects, and makes sure that reading the dead-letter queue changes nothing.
 async fn open(config: &Config, name: &str) -> anyhow::Result<(Connection, Channel)> {
     let connection = source::connect_configured(&config.rabbitmq, name).await?;
+    let kind = topology::declare_dead_letter_queue(&connection, &config.rabbitmq)
+        .await
+        .context("cannot read the dead-letter queue")?;
+    if kind == DeadLetterQueue::Other {
+        let _ = connection.close(200, "refused".into()).await;
+        anyhow::bail!(
+            "the dead-letter queue {} is not the classic queue hrsync declares (a quorum queue \
+             from an earlier version?): looking at it would reorder it and count a delivery per \
+             look, which RabbitMQ 4 turns into lost dead letters; move its messages to a classic \
+             queue first (docs/runbook.md, \"Dead-letter queue of an earlier version\")",
+            config.rabbitmq.dead_letter_queue
+        );
+    }
     let channel = publish::confirm_channel(&connection).await?;
     Ok((connection, channel))
 }
@@ -112,10 +143,12 @@ pub struct Replayed {
     pub skipped: usize,
 }
 
-/// Moves the selected dead letters back to the work exchange. `progress` is called now
-/// and then with the counts so far (a replay of 50,000 takes a while).
+/// Moves the selected dead letters back to the work queue, reopening their targets in
+/// `store` (whose actor the audit log names). `progress` is called now and then with the
+/// counts so far (a replay of 50,000 takes a while).
 pub async fn replay(
     config: &Config,
+    store: &Store,
     selection: &Selection,
     mut progress: impl FnMut(&Replayed),
 ) -> anyhow::Result<Replayed> {
@@ -148,6 +181,16 @@ pub async fn replay(
             counts.skipped += 1;
             continue;
         }
+        if let (Some(event_id), Some(target)) = (&letter.event_id, target_of(&letter)) {
+            store
+                .reopen_dead_lettered(
+                    event_id,
+                    letter.employee_id.as_deref().unwrap_or("-"),
+                    target,
+                )
+                .await
+                .context("cannot reopen the dead-lettered target in the state store")?;
+        }
         republish(&channel, config, &message).await?;
         message
             .delivery
@@ -175,8 +218,12 @@ async fn get(channel: &Channel, config: &Config) -> anyhow::Result<Option<BasicG
         .context("cannot read the dead-letter queue")
 }
 
-/// The original message, without hrsync's dead-letter and retry headers, to the work
-/// exchange under its original routing key.
+/// The target a dead letter failed in (none for an invalid event or the broker's own).
+fn target_of(letter: &Letter) -> Option<&str> {
+    Some(letter.target.as_str()).filter(|t| !matches!(*t, "-" | "none"))
+}
+
+/// The original message, without hrsync's dead-letter and retry headers, to the work queue.
 async fn republish(
     channel: &Channel,
     config: &Config,
@@ -184,8 +231,6 @@ async fn republish(
 ) -> anyhow::Result<()> {
     let delivery = &message.delivery;
     let mut table = delivery.properties.headers().clone().unwrap_or_default();
-    let routing_key = headers::text(Some(&table), dead_letter::ORIGINAL_ROUTING_KEY)
-        .unwrap_or_else(|| publish::routing_key_for(&delivery.data));
     let kept: BTreeMap<_, _> = table
         .inner()
         .iter()
@@ -200,13 +245,7 @@ async fn republish(
         .collect();
     table = kept.into();
     let properties: BasicProperties = delivery.properties.clone().with_headers(table);
-    publish::publish_raw(
-        channel,
-        &config.rabbitmq,
-        &routing_key,
-        &delivery.data,
-        properties,
-    )
-    .await
-    .context("cannot republish the dead letter")
+    publish::publish_to_work_queue(channel, &config.rabbitmq, &delivery.data, properties)
+        .await
+        .context("cannot republish the dead letter")
 }

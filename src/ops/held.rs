@@ -26,6 +26,10 @@ pub fn table(messages: &[HeldMessage], when: &str) -> String {
     out
 }
 
+/// How long a staged message claimed for release counts as released before the release
+/// is recorded (the publish in between takes milliseconds).
+const RELEASE_LEASE: time::Duration = time::Duration::minutes(10);
+
 /// Counts of an operator decision.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Decided {
@@ -34,8 +38,8 @@ pub struct Decided {
     pub skipped: usize,
 }
 
-/// Releases the staged messages matching `filter`: each is republished to the work queue
-/// (confirmed) and then marked released in the audit log under `actor`.
+/// Releases the staged messages matching `filter`: each is claimed, republished to the work
+/// queue (confirmed) and then marked released in the audit log under `actor`.
 pub async fn release_staged(
     config: &Config,
     store: &Store,
@@ -51,6 +55,15 @@ pub async fn release_staged(
     let channel = publish::confirm_channel(&connection).await?;
     let mut counts = Decided::default();
     for message in &staged {
+        // Claimed first: the copy may be consumed before the release is recorded, and the
+        // gate lets it pass the guard only on the store's word.
+        if !store
+            .claim_held(&message.event_id, HeldKind::Staged, RELEASE_LEASE)
+            .await?
+        {
+            counts.skipped += 1;
+            continue;
+        }
         release::publish_held(&channel, &config.rabbitmq, message).await?;
         if store.decide_staged(message, true).await? {
             counts.decided += 1;

@@ -11,8 +11,7 @@
 //! after it, so one employee's messages never overlap and keep their delivery order,
 //! while other employees' messages flow past.
 
-use super::{dead_letter, delayed_retry, headers, topology};
-use crate::apply::gate::{Released, RELEASED};
+use super::{dead_letter, delayed_retry, topology};
 use crate::apply::{Applier, DeadLetter, Verdict};
 use crate::config::{RabbitMqConfig, RetryConfig, Secret, WorkerConfig};
 use crate::event::{HrEvent, InvalidEvent};
@@ -59,22 +58,23 @@ impl Consumer {
     /// connection died keeps its employee's lane, so the redelivered copy (and everything
     /// after it) waits for it instead of racing it.
     pub async fn run(&self, shutdown: CancellationToken) {
-        let mut delay = Duration::from_millis(250);
+        let mut backoff = Reconnect::new(self.rabbitmq.reconnect_max_delay);
         let slots = Arc::new(Semaphore::new(self.worker.concurrency));
         let lanes = Lanes::default();
         while !shutdown.is_cancelled() {
-            match self.session(&shutdown, &slots, &lanes).await {
+            let mut consumed = false;
+            match self.session(&shutdown, &slots, &lanes, &mut consumed).await {
                 Ok(()) => break,
                 Err(e) => {
                     self.set_consuming(false);
+                    let delay = backoff.after_session(consumed);
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ session ended; reconnecting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(self.rabbitmq.reconnect_max_delay);
         }
         self.set_consuming(false);
     }
@@ -90,11 +90,12 @@ impl Consumer {
         shutdown: &CancellationToken,
         slots: &Arc<Semaphore>,
         lanes: &Lanes,
+        consumed: &mut bool,
     ) -> Result<(), lapin::Error> {
         let connection =
             super::connect(&self.rabbitmq, &self.password, &self.connection_name).await?;
         let consume_channel = connection.create_channel().await?;
-        topology::declare(&consume_channel, &self.rabbitmq, &self.retry.all_delays()).await?;
+        topology::declare(&connection, &self.rabbitmq, &self.retry.all_delays()).await?;
         let publish_channel = connection.create_channel().await?;
         publish_channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -138,6 +139,7 @@ impl Consumer {
             }));
         }
         self.set_consuming(true);
+        *consumed = true;
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
         let result = loop {
@@ -181,8 +183,10 @@ impl Consumer {
             let task = self.clone();
             let channel = publish_channel.clone();
             let lanes = lanes.clone();
+            let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                task.run_lane(job, lane, &lanes, &channel, slot).await;
+                task.run_lane(job, lane, &lanes, &channel, slot, &shutdown)
+                    .await;
             });
         };
         self.set_consuming(false);
@@ -206,9 +210,10 @@ impl Consumer {
         lanes: &Lanes,
         channel: &Channel,
         _slot: OwnedSemaphorePermit,
+        shutdown: &CancellationToken,
     ) {
         loop {
-            self.handle(job, channel).await;
+            self.handle(job, channel, shutdown).await;
             match lane.as_deref().and_then(|employee| lanes.next(employee)) {
                 Some(next) => job = next,
                 None => return,
@@ -217,7 +222,7 @@ impl Consumer {
     }
 
     /// Applies (or rejects) one message and settles it with the broker.
-    async fn handle(&self, job: Job, channel: &Channel) {
+    async fn handle(&self, job: Job, channel: &Channel, shutdown: &CancellationToken) {
         let (event_id, employee_id) = match &job.decoded {
             Ok(event) => (Some(event.id.clone()), Some(event.subject.clone())),
             Err(e) => (e.event_id.clone(), e.employee_id.clone()),
@@ -228,20 +233,18 @@ impl Consumer {
             employee_id = employee_id.as_deref().unwrap_or("-")
         );
         async {
+            // Nothing in the message's headers decides anything here: whether an event
+            // already passed a gate is the store's to say (see `apply::gate`).
             let verdict = match &job.decoded {
-                Ok(event) => {
-                    let released =
-                        headers::text(job.delivery.properties.headers().as_ref(), RELEASED);
-                    self.applier
-                        .handle(event, Released::from_header(released.as_deref()))
-                        .await
-                }
+                Ok(event) => self.applier.handle(event, shutdown).await,
                 Err(invalid) => {
                     tracing::warn!(field = %invalid.field, rule = %invalid.rule, "invalid event");
                     self.applier.reject(invalid)
                 }
             };
-            self.settle(&job.delivery, &verdict, channel).await;
+            let event = job.decoded.as_ref().ok();
+            self.settle(&job.delivery, event, &verdict, channel, shutdown)
+                .await;
         }
         .instrument(span)
         .await;
@@ -250,9 +253,20 @@ impl Consumer {
     }
 
     /// Defers (confirmed) what can be tried later, dead-letters (confirmed) what cannot be
-    /// applied, then acks. If any publish is not confirmed the message is returned to the
-    /// queue instead: never lost, and the store makes the repeat harmless.
-    async fn settle(&self, delivery: &Delivery, verdict: &Verdict, channel: &Channel) {
+    /// applied, records that the dead-lettered targets are settled, then acks. If any
+    /// publish is not confirmed the message is returned to the queue instead: never lost,
+    /// and the store makes the repeat harmless.
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        event: Option<&HrEvent>,
+        verdict: &Verdict,
+        channel: &Channel,
+        shutdown: &CancellationToken,
+    ) {
+        if verdict.returned {
+            return requeue(delivery, "stopped while waiting for the state store").await;
+        }
         let mut letters = verdict.dead_letters.clone();
         if !verdict.deferred.is_empty() {
             match self.defer(delivery, verdict, channel).await {
@@ -277,6 +291,13 @@ impl Consumer {
                 .with_label_values(&[letter.target_label(), letter.reason.as_str()])
                 .inc();
             tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code, "dead-lettered");
+        }
+        if let Some(event) = event {
+            // Confirmed, so recorded: a later round of this event does not dead-letter
+            // these targets again. On shutdown the letters stand and the ack still goes.
+            self.applier
+                .record_dead_letters(event, &letters, shutdown)
+                .await;
         }
         match delivery.ack(BasicAckOptions::default()).await {
             Ok(_) => tracing::info!(outcome = verdict.outcome(), "message settled"),
@@ -349,8 +370,40 @@ impl Consumer {
     }
 }
 
+/// The wait before reconnecting to the broker. It doubles while sessions fail before they
+/// get to consume (a broker that is down, refusing, or misconfigured is not hammered), and
+/// starts small again after a session that consumed: a blip after hours of healthy work is
+/// a new incident, and a two-second broker restart must not cost the 30 s that earlier
+/// blips had grown the delay to.
+#[derive(Debug)]
+struct Reconnect {
+    next: Duration,
+    max: Duration,
+}
+
+impl Reconnect {
+    const FIRST: Duration = Duration::from_millis(250);
+
+    fn new(max: Duration) -> Self {
+        Reconnect {
+            next: Self::FIRST.min(max),
+            max,
+        }
+    }
+
+    /// The wait after a session that ended; `consumed` says whether it got to consume.
+    fn after_session(&mut self, consumed: bool) -> Duration {
+        if consumed {
+            self.next = Self::FIRST.min(self.max);
+        }
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+}
+
 async fn requeue(delivery: &Delivery, why: &str) {
-    tracing::error!(error = %why, "publish not confirmed; returning the message to the queue");
+    tracing::warn!(error = %why, "returning the message to the queue");
     let options = BasicNackOptions {
         requeue: true,
         multiple: false,
@@ -403,5 +456,30 @@ impl Lanes {
             waiting.remove(employee);
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reconnect;
+    use std::time::Duration;
+
+    #[test]
+    fn the_reconnect_wait_grows_while_the_broker_stays_away_and_resets_after_a_good_session() {
+        let mut backoff = Reconnect::new(Duration::from_secs(30));
+        let waits: Vec<u128> = (0..9)
+            .map(|_| backoff.after_session(false).as_millis())
+            .collect();
+        assert_eq!(
+            waits,
+            [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+        );
+        // The broker came back and the worker consumed again: the next blip is cheap.
+        assert_eq!(backoff.after_session(true), Duration::from_millis(250));
+        assert_eq!(backoff.after_session(false), Duration::from_millis(500));
+        // Blip after blip, each after consuming: never more than the first wait.
+        for _ in 0..10 {
+            assert_eq!(backoff.after_session(true), Duration::from_millis(250));
+        }
     }
 }

@@ -93,6 +93,18 @@ pub async fn publish_raw(
     publish_confirmed(channel, &config.exchange, routing_key, body, properties).await
 }
 
+/// Publishes straight to hrsync's own work queue (the default exchange routes by queue
+/// name): releases and replays are hrsync's business, and every other system bound to the
+/// HR exchange (directory, payroll, badge access) must not receive those events again.
+pub async fn publish_to_work_queue(
+    channel: &Channel,
+    config: &RabbitMqConfig,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    publish_confirmed(channel, "", &config.queue, body, properties).await
+}
+
 /// Binary-mode properties: CloudEvents attributes as `cloudEvents:` headers.
 pub fn binary_mode_properties(attributes: &[(&str, &str)]) -> BasicProperties {
     let mut headers = FieldTable::default();

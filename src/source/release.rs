@@ -1,44 +1,33 @@
 //! Releasing held messages back into the work queue: due scheduled changes (by the
 //! worker, periodically) and staged deprovisioning (by an operator). A released message is
-//! the event as a structured CloudEvent, published to the work exchange with publisher
-//! confirms and `x-hrsync-released`, and marked released only after the broker confirmed
-//! it — a crash in between publishes it again, which the dedupe makes harmless.
+//! the event as a structured CloudEvent, published straight to the work queue (never to the
+//! HR exchange, whose other subscribers must not see it twice) with publisher confirms.
+//! It carries no marker: the gate lets it through because the store holds its release.
+//!
+//! The proof must be there before the copy can arrive: a hold is *claimed* (a lease in the
+//! store) before it is published, a claimed hold counts as released, and it is marked
+//! released after the broker confirmed the copy. A crash in between leaves it pending, so
+//! it is published again once the lease runs out — the dedupe makes the repeat harmless.
 
 use super::publish;
-use crate::apply::gate::RELEASED;
 use crate::config::{RabbitMqConfig, ScheduleConfig, Secret};
 use crate::metrics::Metrics;
 use crate::store::{HeldKind, HeldMessage, HeldStatus, Store};
-use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Publishes one held message to the work exchange, marked with the gate it passed.
+/// Publishes one held message to the work queue.
 pub async fn publish_held(
     channel: &Channel,
     config: &RabbitMqConfig,
     message: &HeldMessage,
 ) -> Result<(), publish::PublishError> {
-    let mut headers = FieldTable::default();
-    headers.insert(
-        RELEASED.into(),
-        AMQPValue::LongString(LongString::from(message.kind.as_str())),
-    );
     let properties = BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_message_id(message.event_id.as_str().into())
-        .with_delivery_mode(2)
-        .with_headers(headers);
-    let body = message.body.as_bytes();
-    publish::publish_raw(
-        channel,
-        config,
-        &publish::routing_key_for(body),
-        body,
-        properties,
-    )
-    .await
+        .with_delivery_mode(2);
+    publish::publish_to_work_queue(channel, config, message.body.as_bytes(), properties).await
 }
 
 /// Releases due scheduled messages every `poll_interval` until shutdown, and keeps the

@@ -6,8 +6,14 @@
 //! - `queue` (quorum): the work queue. `x-delivery-limit` with at-least-once
 //!   dead-lettering is the broker-side backstop for a message that crashes the worker
 //!   before it can dead-letter the message itself.
-//! - `dead_letter_exchange` (fanout) → `dead_letter_queue` (quorum): everything that could
-//!   not be applied, with the reason in headers.
+//! - `dead_letter_exchange` (fanout) → `dead_letter_queue` (**classic**): everything that
+//!   could not be applied, with the reason in headers. Classic on purpose: operators look at
+//!   dead letters (`hrsync dlq list`) by fetching them unacknowledged and letting them go
+//!   back, and only a classic queue puts them back where they were without counting a
+//!   delivery. A quorum queue reorders returned messages and counts each look as a
+//!   delivery; RabbitMQ 4 drops quorum messages past 20 deliveries by default, so dead
+//!   letters would vanish after 20 looks. (A negative `x-delivery-limit`, 4.x's "unlimited",
+//!   means "drop after one delivery" on 3.x, so that is no way out either.)
 //! - with `shards = N`: `{exchange}.by-employee` (consistent-hash on the
 //!   `x-hrsync-employee` header) → `{queue}.shard.{i}` (quorum, single active consumer).
 //!   The work queue then has a single active consumer too: the router.
@@ -17,8 +23,9 @@
 
 use crate::config::RabbitMqConfig;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ErrorKind, ExchangeKind};
 use std::time::Duration;
 
 /// The header the consistent-hash exchange hashes on: the employee id.
@@ -48,7 +55,70 @@ pub fn retry_queue(config: &RabbitMqConfig, delay: Duration) -> String {
     format!("{}.retry.{}s", config.queue, delay.as_secs_f64())
 }
 
+/// Declares everything, on channels of its own (a refused declaration closes its channel).
 pub async fn declare(
+    connection: &Connection,
+    config: &RabbitMqConfig,
+    retry_delays: &[Duration],
+) -> Result<(), lapin::Error> {
+    if let DeadLetterQueue::Other = declare_dead_letter_queue(connection, config).await? {
+        tracing::error!(
+            queue = %config.dead_letter_queue,
+            "the dead-letter queue exists with other arguments (a quorum queue made by an earlier hrsync?); \
+             dead letters still go there, but `hrsync dlq list` refuses to look at it, because looking \
+             would reorder it and count deliveries; move its messages to a classic queue (docs/runbook.md)"
+        );
+    }
+    let channel = connection.create_channel().await?;
+    declare_on(&channel, config, retry_delays).await?;
+    let _ = channel.close(200, "declared".into()).await;
+    Ok(())
+}
+
+/// What the dead-letter queue turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterQueue {
+    /// A classic queue, as hrsync declares it: safe to look at.
+    Classic,
+    /// It exists with other arguments (e.g. a quorum queue): looking would change it.
+    Other,
+}
+
+/// Declares the dead-letter queue as a classic queue; an existing queue with other
+/// arguments is left alone and reported.
+pub async fn declare_dead_letter_queue(
+    connection: &Connection,
+    config: &RabbitMqConfig,
+) -> Result<DeadLetterQueue, lapin::Error> {
+    let channel = connection.create_channel().await?;
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-queue-type"), text("classic"));
+    let declared = channel
+        .queue_declare(
+            config.dead_letter_queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await;
+    match declared {
+        Ok(_) => {
+            let _ = channel.close(200, "declared".into()).await;
+            Ok(DeadLetterQueue::Classic)
+        }
+        Err(e) if is_precondition_failed(&e) => Ok(DeadLetterQueue::Other),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_precondition_failed(error: &lapin::Error) -> bool {
+    matches!(error.kind(), ErrorKind::ProtocolError(e)
+        if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)))
+}
+
+async fn declare_on(
     channel: &Channel,
     config: &RabbitMqConfig,
     retry_delays: &[Duration],
@@ -75,13 +145,6 @@ pub async fn declare(
             ExchangeKind::Fanout,
             durable_exchange,
             FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_declare(
-            config.dead_letter_queue.as_str().into(),
-            durable_queue,
-            quorum_arguments(),
         )
         .await?;
     channel

@@ -129,6 +129,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
         group: (backend == Backend::Sqlite).then(Default::default),
         backend,
         actor: WORKER_ACTOR.into(),
+        health: Default::default(),
     })
 }
 

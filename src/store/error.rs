@@ -67,6 +67,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store itself failed (unreachable, full, read-only, refusing): something
+    /// that heals, so the worker waits for it. The other errors are about one record
+    /// (out of range, corrupt) and waiting would not help.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Connect { .. } | StoreError::Query { .. } | StoreError::Abandoned
+        )
+    }
+
     pub(super) fn query(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { op, source }
     }

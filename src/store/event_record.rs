@@ -16,11 +16,12 @@
 use std::{collections::HashSet, sync::Arc};
 
 use serde_json::{Map, Value};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+use sqlx::{any::AnyRow, Row};
 
 use super::{
     digest,
     queries::{now_us, AuditRow},
+    writer::Writer,
     AppliedState, Outcome, Store, StoreError, TargetState,
 };
 
@@ -222,7 +223,7 @@ impl Store {
         let rows = query
             .fetch_all(&self.readers)
             .await
-            .map_err(StoreError::query("target_states"))?;
+            .map_err(self.read_failed("target_states"))?;
         let mut by_target = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
             let target: String = column(row, "target")?;
@@ -279,14 +280,14 @@ impl Store {
         let lost = self
             .write_event(&mut tx, record, now_us(), &self.actor)
             .await?;
-        tx.commit().await.map_err(StoreError::query(OP))?;
+        tx.commit().await?;
         Ok(lost)
     }
 
     /// The statements of one validated event record, inside `tx`.
     pub(super) async fn write_event(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut Writer,
         record: &EventRecord<'_>,
         now: i64,
         actor: &str,
@@ -310,10 +311,7 @@ impl Store {
                     .bind(*account)
                     .bind(now);
             }
-            query
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::query(OP))?;
+            query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
         }
 
         // The applied states first: only those that won the sequence check get the rest.
@@ -340,11 +338,7 @@ impl Store {
                     .bind(record.event_id)
                     .bind(now);
             }
-            for row in query
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(StoreError::query(OP))?
-            {
+            for row in query.fetch_all(tx.conn()).await.map_err(|e| tx.fail(e))? {
                 written.insert(column(&row, "target")?);
             }
         }
@@ -382,10 +376,7 @@ impl Store {
                     .bind(outcome.as_str())
                     .bind(now);
             }
-            query
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::query(OP))?;
+            query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
         }
 
         let audited: Vec<AuditRow<'_>> = targets
@@ -421,7 +412,7 @@ impl Store {
                 TargetRecord::NotApplied { .. } => None,
             })
             .collect();
-        self.insert_audit(tx, OP, actor, &audited).await?;
+        self.insert_audit(tx, actor, &audited).await?;
         Ok(lost)
     }
 

@@ -96,12 +96,10 @@ async fn write_together(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<String>>,
             .await;
         match written {
             Ok(lost) => answers.push(lost),
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Err(e);
-            }
+            // Dropping the transaction closes its connection, which rolls it back.
+            Err(e) => return Err(e),
         }
     }
-    tx.commit().await.map_err(StoreError::query(OP))?;
+    tx.commit().await?;
     Ok(answers)
 }

@@ -81,6 +81,16 @@ pub struct HeldMessage {
     pub decided_by: Option<String>,
 }
 
+/// What the store knows of held messages for one event: see [`Store::held_facts`].
+#[derive(Debug, Clone, Default)]
+pub struct HeldFacts {
+    /// Holds of this event id that were released (due, or by an operator), or are being
+    /// released right now (claimed with a lease that still runs).
+    pub released: Vec<HeldMessage>,
+    /// The employee's pending scheduled changes with a lower sequence.
+    pub supersedable: u64,
+}
+
 /// Which held messages an operator command means.
 #[derive(Debug, Clone, Default)]
 pub struct HeldFilter {
@@ -117,7 +127,7 @@ const COLUMNS: &str =
 impl Store {
     /// Holds a message; holding the same event twice keeps the first.
     pub async fn hold(&self, message: &HeldMessage) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO held_messages (event_id, kind, employee_id, sequence, action, due_at_us, body, status, created_at_us) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ON CONFLICT (event_id, kind) DO NOTHING",
         )
@@ -128,11 +138,48 @@ impl Store {
         .bind(&message.action)
         .bind(us(message.due_at))
         .bind(&message.body)
+        .bind(now_us());
+        self.write_one("hold", query).await.map(|_| ())
+    }
+
+    /// What the gate must know of held messages before it decides on an event, in one
+    /// read: this event's released holds (the proof that it already passed a gate) and
+    /// the employee's pending scheduled changes that a newer sequence supersedes.
+    pub async fn held_facts(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        sequence: u64,
+    ) -> Result<HeldFacts, StoreError> {
+        // A hold being released right now (claimed, its copy published, not yet marked)
+        // counts as released: the copy may arrive before the mark.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, CASE WHEN event_id = $1 AND (status = 'released' \
+                 OR (status = 'pending' AND claimed_until_us > $4)) THEN 1 ELSE 0 END AS releasing \
+             FROM held_messages \
+             WHERE (event_id = $1 AND (status = 'released' \
+                    OR (status = 'pending' AND claimed_until_us > $4))) \
+                OR (kind = 'scheduled' AND status = 'pending' AND employee_id = $2 AND sequence < $3)"
+        ))
+        .bind(event_id)
+        .bind(employee_id)
+        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
         .bind(now_us())
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::query("hold"))?;
-        Ok(())
+        .map_err(self.read_failed("held_facts"))?;
+        let mut facts = HeldFacts::default();
+        for row in &rows {
+            let releasing: i64 = row
+                .try_get("releasing")
+                .map_err(|e| StoreError::Corrupt(format!("held_messages: {e}")))?;
+            if releasing == 1 {
+                facts.released.push(held(row)?);
+            } else {
+                facts.supersedable += 1;
+            }
+        }
+        Ok(facts)
     }
 
     /// Marks pending scheduled messages of `employee_id` older than `sequence` superseded;
@@ -142,31 +189,14 @@ impl Store {
         employee_id: &str,
         sequence: u64,
     ) -> Result<u64, StoreError> {
-        // Nearly every event finds nothing to supersede: a read first spares the write.
-        let pending: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM held_messages \
-             WHERE kind = 'scheduled' AND status = 'pending' AND employee_id = $1 AND sequence < $2",
-        )
-        .bind(employee_id)
-        .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(StoreError::query("supersede_scheduled"))?;
-        if pending == 0 {
-            return Ok(0);
-        }
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE held_messages SET status = 'superseded', decided_by = 'worker', decided_at_us = $3 \
              WHERE kind = 'scheduled' AND status = 'pending' AND employee_id = $1 AND sequence < $2",
         )
         .bind(employee_id)
         .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-        .bind(now_us())
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("supersede_scheduled"))?;
-        Ok(done.rows_affected())
+        .bind(now_us());
+        self.write_one("supersede_scheduled", query).await
     }
 
     /// Claims up to `limit` due scheduled messages for `lease`; another replica will not
@@ -184,23 +214,41 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE held_messages SET claimed_until_us = $1 WHERE (event_id, kind) IN ( \
                  SELECT event_id, kind FROM held_messages \
                  WHERE kind = 'scheduled' AND status = 'pending' AND due_at_us <= $2 \
                    AND (claimed_until_us IS NULL OR claimed_until_us < $2) \
                  ORDER BY due_at_us LIMIT $3 {skip_locked}) \
              RETURNING {COLUMNS}"
-        ))
-        .bind(until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("claim_due"))?;
+        );
+        let query = sqlx::query(&sql).bind(until).bind(now).bind(limit);
+        let rows = self.write_returning("claim_due", query).await?;
         let mut messages = rows.iter().map(held).collect::<Result<Vec<_>, _>>()?;
         messages.sort_by_key(|m| (m.due_at, m.sequence));
         Ok(messages)
+    }
+
+    /// Claims one pending held message for `lease` before it is republished, so its copy
+    /// passes the gate even if it arrives before the release is marked; false if it is not
+    /// pending or another process holds a claim on it.
+    pub async fn claim_held(
+        &self,
+        event_id: &str,
+        kind: HeldKind,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_us();
+        let query = sqlx::query(
+            "UPDATE held_messages SET claimed_until_us = $3 \
+             WHERE event_id = $1 AND kind = $2 AND status = 'pending' \
+               AND (claimed_until_us IS NULL OR claimed_until_us < $4)",
+        )
+        .bind(event_id)
+        .bind(kind.as_str())
+        .bind(now + lease.whole_microseconds() as i64)
+        .bind(now);
+        Ok(self.write_one("claim_held", query).await? > 0)
     }
 
     /// Moves a pending scheduled message's due time (e.g. HR asks for a termination to take
@@ -210,16 +258,13 @@ impl Store {
         event_id: &str,
         due_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE held_messages SET due_at_us = $2, claimed_until_us = NULL \
              WHERE event_id = $1 AND kind = 'scheduled' AND status = 'pending'",
         )
         .bind(event_id)
-        .bind(us(due_at))
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("reschedule"))?;
-        Ok(done.rows_affected() > 0)
+        .bind(us(due_at));
+        Ok(self.write_one("reschedule", query).await? > 0)
     }
 
     /// Sets a held message's status, recording who decided.
@@ -229,7 +274,7 @@ impl Store {
         kind: HeldKind,
         status: HeldStatus,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE held_messages SET status = $3, decided_by = $4, decided_at_us = $5 \
              WHERE event_id = $1 AND kind = $2 AND status = 'pending'",
         )
@@ -237,11 +282,8 @@ impl Store {
         .bind(kind.as_str())
         .bind(status.as_str())
         .bind(self.actor())
-        .bind(now_us())
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("mark_held"))?;
-        Ok(())
+        .bind(now_us());
+        self.write_one("mark_held", query).await.map(|_| ())
     }
 
     /// An operator's decision on a staged message: marked released or discarded and written
@@ -269,16 +311,15 @@ impl Store {
         .bind(status.as_str())
         .bind(self.actor())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
-        .map_err(StoreError::query(OP))?;
+        .map_err(|e| tx.fail(e))?;
         if done.rows_affected() == 0 {
-            tx.commit().await.map_err(StoreError::query(OP))?;
+            tx.commit().await?;
             return Ok(false);
         }
         self.insert_audit(
             &mut tx,
-            OP,
             self.actor(),
             &[AuditRow {
                 event_id: &message.event_id,
@@ -291,7 +332,7 @@ impl Store {
             }],
         )
         .await?;
-        tx.commit().await.map_err(StoreError::query(OP))?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -358,45 +399,45 @@ impl Store {
         if self.backend == Backend::Postgres {
             // Serialises admissions across replicas (released when the transaction ends).
             sqlx::query("SELECT pg_advisory_xact_lock(7210001)")
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await
-                .map_err(StoreError::query(OP))?;
+                .map_err(|e| tx.fail(e))?;
         }
         let already: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE event_id = $1")
                 .bind(event_id)
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await
                 .and_then(|row| row.try_get("n"))
-                .map_err(StoreError::query(OP))?;
+                .map_err(|e| tx.fail(e))?;
         if already > 0 {
-            tx.commit().await.map_err(StoreError::query(OP))?;
+            tx.commit().await?;
             return Ok(Admission::Admitted);
         }
         let staged: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM held_messages WHERE kind = 'staged' AND status = 'pending'",
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await
         .and_then(|row| row.try_get("n"))
-        .map_err(StoreError::query(OP))?;
+        .map_err(|e| tx.fail(e))?;
         let known: i64 = sqlx::query("SELECT COUNT(DISTINCT employee_id) AS n FROM account_links")
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.conn())
             .await
             .and_then(|row| row.try_get("n"))
-            .map_err(StoreError::query(OP))?;
+            .map_err(|e| tx.fail(e))?;
         let window_start = now - limits.window.whole_microseconds() as i64;
         let used: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE at_us > $1")
                 .bind(window_start)
-                .fetch_one(&mut *tx)
+                .fetch_one(tx.conn())
                 .await
                 .and_then(|row| row.try_get("n"))
-                .map_err(StoreError::query(OP))?;
+                .map_err(|e| tx.fail(e))?;
         let by_percent = (limits.max_percent / 100.0 * known.max(0) as f64).floor() as u64;
         let allowed = limits.max_absolute.min(by_percent).max(limits.floor);
         if staged > 0 || used.max(0) as u64 >= allowed {
-            tx.commit().await.map_err(StoreError::query(OP))?;
+            tx.commit().await?;
             return Ok(Admission::Staged { allowed });
         }
         sqlx::query(
@@ -405,10 +446,10 @@ impl Store {
         .bind(event_id)
         .bind(employee_id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
-        .map_err(StoreError::query(OP))?;
-        tx.commit().await.map_err(StoreError::query(OP))?;
+        .map_err(|e| tx.fail(e))?;
+        tx.commit().await?;
         Ok(Admission::Admitted)
     }
 }

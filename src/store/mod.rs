@@ -33,14 +33,20 @@
 //!   mass-deprovision guard (`staged`) — and the guard's admissions.
 //! - `queries`: the other reads and writes behind [`Store`]'s methods.
 //! - `digest`: the stable SHA-256 of a field map.
+//! - `writer`: the one way to write — a transaction whose connection is closed, never
+//!   reused, after any failure, so the store heals by itself when the disk does.
+//! - [`health`]: whether the store records right now ([`StoreHealth`]), the start-up and
+//!   recovery probe, and the count of applied events still waiting for their record.
 
 mod connect;
 mod digest;
 pub mod error;
 mod event_record;
 mod group_commit;
+pub mod health;
 mod held;
 mod queries;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -53,7 +59,8 @@ use sqlx::AnyPool;
 pub use digest::digest;
 pub use error::StoreError;
 pub use event_record::{EventRecord, TargetRecord};
-pub use held::{Admission, GuardLimits, HeldFilter, HeldKind, HeldMessage, HeldStatus};
+pub use health::{StoreHealth, Unrecorded};
+pub use held::{Admission, GuardLimits, HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
 pub const WORKER_ACTOR: &str = "worker";
@@ -77,11 +84,13 @@ pub enum Outcome {
     Released,
     /// An operator discarded a staged deprovisioning.
     Discarded,
+    /// An operator replayed a dead letter: the target is open to the event again.
+    Replayed,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Applied,
         Outcome::Unchanged,
         Outcome::Duplicate,
@@ -90,6 +99,7 @@ impl Outcome {
         Outcome::Unlinked,
         Outcome::Released,
         Outcome::Discarded,
+        Outcome::Replayed,
     ];
 
     /// The stored (and logged) name: `applied`, `unchanged`, `duplicate`, `stale`,
@@ -104,6 +114,7 @@ impl Outcome {
             Outcome::Unlinked => "unlinked",
             Outcome::Released => "released",
             Outcome::Discarded => "discarded",
+            Outcome::Replayed => "replayed",
         }
     }
 }
@@ -194,6 +205,8 @@ pub struct Store {
     group: Option<Arc<group_commit::GroupCommit>>,
     backend: Backend,
     actor: Arc<str>,
+    /// Shared by every handle on this pool (operator handles included).
+    health: Arc<StoreHealth>,
 }
 
 impl fmt::Debug for Store {

@@ -7,11 +7,12 @@
 //! out the busy timeout instead of failing on a lock upgrade.
 
 use serde_json::{Map, Value};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
 
 use super::{
-    event_record::placeholders, AppliedState, AuditEntry, Backend, Outcome, Store, StoreError,
+    event_record::placeholders, writer::Writer, AppliedState, AuditEntry, Outcome, Store,
+    StoreError,
 };
 
 const AUDIT_COLUMNS: &str =
@@ -69,7 +70,7 @@ impl Store {
         target: &str,
         account_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (employee_id, target) DO UPDATE SET \
@@ -78,11 +79,8 @@ impl Store {
         .bind(employee_id)
         .bind(target)
         .bind(account_id)
-        .bind(now_us())
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("link_account"))?;
-        Ok(())
+        .bind(now_us());
+        self.write_one("link_account", query).await.map(|_| ())
     }
 
     /// The account `employee_id` has in `target`, if one was linked.
@@ -149,35 +147,58 @@ impl Store {
         rows.iter().map(audit_entry).collect()
     }
 
+    /// Opens `target` to `event_id` again after its dead letter is replayed: the worker
+    /// treats a dead-lettered target as settled for that event, so only this — an operator
+    /// command with store access, never anything in a message — lets it be tried again.
+    /// Audited under this handle's actor; false if the target was not dead-lettered.
+    pub async fn reopen_dead_lettered(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        target: &str,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "reopen_dead_lettered";
+        let mut tx = self.begin_write(OP).await?;
+        let done = sqlx::query(
+            "DELETE FROM processed_events \
+             WHERE event_id = $1 AND target = $2 AND outcome = 'dead_lettered'",
+        )
+        .bind(event_id)
+        .bind(target)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| tx.fail(e))?;
+        if done.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let row = AuditRow {
+            event_id,
+            employee_id,
+            target,
+            fields_changed: "[]",
+            values_digest: "",
+            outcome: Outcome::Replayed,
+            at_us: now_us(),
+        };
+        self.insert_audit(&mut tx, self.actor(), &[row]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Deletes processed-event rows recorded more than `older_than` ago and returns how many.
     /// Audit entries, last-applied state and account links are kept.
     pub async fn prune(&self, older_than: time::Duration) -> Result<u64, StoreError> {
         let cutoff = i128::from(now_us()) - older_than.whole_microseconds();
         let cutoff = i64::try_from(cutoff).unwrap_or(if cutoff < 0 { i64::MIN } else { i64::MAX });
-        let done = sqlx::query("DELETE FROM processed_events WHERE at_us < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("prune"))?;
-        Ok(done.rows_affected())
-    }
-
-    pub(super) async fn begin_write(
-        &self,
-        op: &'static str,
-    ) -> Result<Transaction<'static, Any>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
-        .map_err(StoreError::query(op))
+        let query = sqlx::query("DELETE FROM processed_events WHERE at_us < $1").bind(cutoff);
+        self.write_one("prune", query).await
     }
 
     /// Appends `rows` to the audit log in one statement (nothing for no rows), by `actor`.
     pub(super) async fn insert_audit(
         &self,
-        tx: &mut Transaction<'static, Any>,
-        op: &'static str,
+        tx: &mut Writer,
         actor: &str,
         rows: &[AuditRow<'_>],
     ) -> Result<(), StoreError> {
@@ -200,10 +221,7 @@ impl Store {
                 .bind(actor)
                 .bind(row.at_us);
         }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::query(op))?;
+        query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
         Ok(())
     }
 }

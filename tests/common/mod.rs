@@ -213,7 +213,7 @@ impl Harness {
             .await
             .expect("RabbitMQ on 127.0.0.1:5672");
         let channel = publish::confirm_channel(&connection).await.unwrap();
-        source::topology::declare(&channel, &config.rabbitmq, &config.retry.all_delays())
+        source::topology::declare(&connection, &config.rabbitmq, &config.retry.all_delays())
             .await
             .unwrap();
 
@@ -531,6 +531,31 @@ impl Harness {
                 "worker never became idle (queue depth {depth})"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `/readyz` of the in-process worker: whether it is ready, and its JSON body.
+    pub async fn readyz(&self) -> (bool, Value) {
+        let url = format!("http://{}/readyz", self.worker().http_addr);
+        let response = self.http.get(url).send().await.unwrap();
+        let ready = response.status().is_success();
+        (ready, response.json().await.unwrap())
+    }
+
+    /// Waits up to `within` until `/readyz` says `ready`; returns its body.
+    pub async fn wait_ready(&self, ready: bool, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (now, body) = self.readyz().await;
+            if now == ready {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never became {}: {body}",
+                if ready { "ready" } else { "unready" }
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

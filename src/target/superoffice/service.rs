@@ -111,8 +111,9 @@ impl Target for SuperOfficeTarget {
                 self.set_retired(change, true).await?;
                 done.push("MakeRetired".to_string());
             }
-        } else if change.action == Action::Joiner && retired {
-            // A rehire: un-retire first (licences are not restored by SuperOffice).
+        } else if change.action.is_active() && retired {
+            // An active employee (a rehire, or a mover whose joiner was skipped as stale):
+            // un-retire first (licences are not restored by SuperOffice).
             self.set_retired(change, false).await?;
             done.push("MakeRetired(false)".to_string());
         }

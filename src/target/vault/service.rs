@@ -78,11 +78,24 @@ impl Target for VaultTarget {
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
-        let bulk_eligible = change.action != Action::Joiner
-            && !change
-                .fields
-                .keys()
-                .any(|k| k.starts_with(MEMBERSHIP_PREFIX));
+        // Bulk rows are diffed against what hrsync last applied, without a read, so they
+        // cannot see a disabled user. A joiner or mover may be re-activating one (it is
+        // the employee's whole state, even when an older joiner was skipped as stale): in
+        // bulk only when hrsync itself last left the user active; a user it never wrote,
+        // or last disabled, is read first.
+        let last_left_active = change
+            .previous
+            .as_ref()
+            .and_then(|p| p.get("domain_active__v"))
+            == Some(&Value::Bool(true));
+        let bulk_eligible = match change.action {
+            Action::Leaver => true,
+            Action::Mover => last_left_active,
+            Action::Joiner => false,
+        } && !change
+            .fields
+            .keys()
+            .any(|k| k.starts_with(MEMBERSHIP_PREFIX));
         if let Some(batcher) = self.bulk.as_ref().filter(|_| bulk_eligible) {
             return self.apply_in_bulk(batcher, change).await;
         }
@@ -95,7 +108,9 @@ impl Target for VaultTarget {
             self.session.send(request, &change.event_id).await?;
         }
         let disabled = current.get("domain_active__v") == Some(&Value::Bool(false));
-        if change.action == Action::Joiner && disabled {
+        // Any active employee's record (joiner or mover) re-activates a disabled user:
+        // the newest record wins, whichever action it carries.
+        if change.action.is_active() && disabled {
             let pick = |field: &str| {
                 membership
                     .get(field)
