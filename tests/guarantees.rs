@@ -24,13 +24,25 @@ async fn wait_metric(h: &Harness, name: &str, labels: &str, at_least: f64, withi
         if value >= at_least {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{name}{{{labels}}} stayed at {value}, wanted {at_least}"
-        );
+        if Instant::now() > deadline {
+            let text = h.metrics_text().await;
+            let outcomes: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    (l.starts_with("hrsync_events_total")
+                        || l.starts_with("hrsync_target_outcomes_total")
+                        || l.starts_with("hrsync_deferrals_total"))
+                        && !l.ends_with(" 0")
+                })
+                .collect();
+            panic!("{name}{{{labels}}} stayed at {value}, wanted {at_least}; {outcomes:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A counted fault that lasts until the test clears it.
+const FOREVER: u32 = 1_000_000;
 
 async fn clear_faults(h: &Harness) {
     let status = h
@@ -92,7 +104,7 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
 
     // They are rehired while Vault and SuperOffice are down: those parts are deferred.
     for target in ["vault", "superoffice"] {
-        h.fault(json!({"target": target, "kind": "status", "status": 503}))
+        h.fault(json!({"target": target, "kind": "status", "status": 503, "times": FOREVER}))
             .await;
     }
     let joiners: Vec<_> = (0..REHIRES).map(|i| staff_joiner(i, 2)).collect();
@@ -318,9 +330,9 @@ async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_onc
     )
     .await;
     // Vault is down (its work is parked behind the open breaker); SiteVault refuses.
-    h.fault(json!({"target": "vault", "kind": "status", "status": 503}))
+    h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": FOREVER}))
         .await;
-    h.fault(json!({"target": "sitevault", "kind": "failure", "failure_type": "INVALID_DATA"}))
+    h.fault(json!({"target": "sitevault", "kind": "failure", "failure_type": "INVALID_DATA", "times": FOREVER}))
         .await;
     let movers: Vec<_> = (0..BROKEN).map(|i| staff_mover(i, 1)).collect();
     h.publish_all(&movers).await;
