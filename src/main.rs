@@ -358,13 +358,10 @@ async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Res
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = load(path)?;
-    hrsync::worker::build_targets(&config)?;
-    config
-        .rabbitmq
-        .password
-        .resolve()
-        .map_err(anyhow::Error::msg)
-        .context("rabbitmq.password")?;
+    let checked = hrsync::ops::check::check(&config)?;
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!("{}: configuration is valid", path.display());
     Ok(())
 }

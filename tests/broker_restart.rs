@@ -62,6 +62,9 @@ async fn after_many_blips_a_broker_restart_costs_seconds_not_the_grown_backoff()
     h.wait_until_consuming().await;
     let mut blips = Vec::new();
     for _ in 0..6 {
+        // Each blip after a healthy stretch of consuming (a session counts as healthy
+        // after a second; one dropped sooner still grows the wait).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(h.force_close_worker_connections() > 0);
         blips.push(wait_consuming(&h, Duration::from_secs(60)).await);
     }

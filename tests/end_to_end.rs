@@ -346,3 +346,45 @@ async fn a_binary_mode_event_is_applied() {
     assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], id.as_str());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_binary_mode_event_with_a_native_amqp_timestamp_for_time_is_applied() {
+    use lapin::types::{AMQPValue, FieldTable};
+    let h = Harness::start().await;
+    let event = mover();
+    let id = new_id();
+    let mut headers = FieldTable::default();
+    for (name, value) in [
+        ("specversion", "1.0"),
+        ("id", id.as_str()),
+        ("source", "urn:hr:workday"),
+        ("type", "hr.employee.mover"),
+        ("subject", "E100234"),
+    ] {
+        headers.insert(
+            format!("cloudEvents:{name}").into(),
+            AMQPValue::LongString(value.into()),
+        );
+    }
+    // 2026-11-22T09:15:00Z as AMQP's own timestamp type, and the sequence as an integer.
+    headers.insert(
+        "cloudEvents:time".into(),
+        AMQPValue::Timestamp(1_795_338_900),
+    );
+    headers.insert("cloudEvents:sequence".into(), AMQPValue::LongLongInt(5));
+    let properties = lapin::BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    h.publish_raw(
+        "hr.employee.mover",
+        event["data"].to_string().as_bytes(),
+        properties,
+    )
+    .await;
+    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], id.as_str());
+    h.wait_idle().await;
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}

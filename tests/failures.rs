@@ -243,32 +243,44 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
     second["sequence"] = json!(5);
     second["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&second).await;
-    // Vault and SiteVault, for both events.
-    let letters = h.dead_letters(4).await;
-    for letter in &letters {
-        assert_eq!(letter.header("x-hrsync-reason"), "target_config");
-        assert!(
-            letter.header("x-hrsync-error").contains("4242"),
-            "{}",
-            letter.header("x-hrsync-error")
-        );
-    }
-    h.wait_idle().await;
-    // One login per Vault connection, then logins are suspended.
-    assert_eq!(h.auth_calls().await, 2);
+    h.wait_for_writes("superoffice", "PATCH", 2).await;
+    // Several park rounds go by: the events wait for a fixed configuration, they are not
+    // dead-lettered, and no further login is tried during the cooldown.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(h.auth_calls().await, 2, "one login per Vault connection");
     assert!(h.writes("vault", "PUT").await.is_empty());
     assert_eq!(
         h.writes("superoffice", "PATCH").await.len(),
         2,
         "the other target keeps flowing"
     );
-    let ready = h
-        .http
-        .get(format!("http://{}/readyz", h.worker().http_addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
+    let (ready, body) = h.readyz().await;
+    assert!(!ready);
+    assert!(
+        body["target_problems"]["vault"]
+            .as_str()
+            .is_some_and(|why| why.contains("4242")),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &h.metrics_text().await,
+            "hrsync_target_config_problem",
+            r#"target="vault""#
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &h.metrics_text().await,
+            "hrsync_deferrals_total",
+            r#"kind="parked""#
+        ) >= 2.0
+    );
+    assert!(
+        h.dead_letters_now().await.is_empty(),
+        "waiting, not dead-lettered"
+    );
     h.stop().await;
 }
 
@@ -432,5 +444,58 @@ async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_he
         r#"target="vault""#,
     );
     assert!(remaining > 0.0 && remaining < 20.0, "remaining {remaining}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_superoffice_credentials_suspend_calls_and_the_events_wait_then_apply() {
+    let h = Harness::start_with(
+        |c| {
+            c.targets.superoffice.as_mut().unwrap().login_cooldown =
+                std::time::Duration::from_secs(3);
+        },
+        SimulatorConfig::default(),
+    )
+    .await;
+    // SuperOffice refuses the credentials (until someone fixes them: here, once).
+    h.fault(json!({"target": "superoffice", "kind": "status", "status": 401, "times": 1}))
+        .await;
+    h.publish(&mover()).await;
+    h.wait_for_writes("vault", "PUT", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (ready, body) = h.readyz().await;
+    assert!(!ready, "{body}");
+    assert!(
+        body["target_problems"]["superoffice"]
+            .as_str()
+            .is_some_and(|why| why.contains("401")),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &h.metrics_text().await,
+            "hrsync_target_config_problem",
+            r#"target="superoffice""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        h.requests("superoffice").await.len(),
+        1,
+        "no call during the cooldown: no 401 loop that locks the user out"
+    );
+    // The cooldown ends, the credentials work: the waiting event applies.
+    h.wait_for_writes("superoffice", "PATCH", 1).await;
+    h.wait_idle().await;
+    assert!(
+        h.dead_letters_now().await.is_empty(),
+        "it waited, it was not dead-lettered"
+    );
+    assert_eq!(
+        h.writes("vault", "PUT").await.len(),
+        1,
+        "Vault was not called again"
+    );
+    h.wait_ready(true, std::time::Duration::from_secs(10)).await;
     h.stop().await;
 }

@@ -314,3 +314,65 @@ async fn a_leaver_nobody_linked_is_looked_up_where_the_target_can_and_dead_lette
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_superoffice_user_is_found_by_e_mail_through_the_documented_user_search() {
+    let h = Harness::start().await;
+    // Seeded associate 983 has user name and e-mail user25003@verteo.example; this leaver
+    // carries a user name SuperOffice does not know, and that e-mail.
+    let leaver = json!({
+        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+        "type": "hr.employee.leaver", "subject": "E900004", "time": "2026-11-22T09:15:00Z",
+        "sequence": 3,
+        "data": {"employee_id": "E900004",
+                 "person": {"first_name": "Carla", "last_name": "Silva",
+                            "username": "carla.silva@other.example",
+                            "email": "USER25003@verteo.example"}}
+    });
+    h.publish(&leaver).await;
+    h.wait_for_writes("superoffice", "POST", 1).await;
+    h.wait_idle().await;
+    assert_eq!(h.user("superoffice", "983").await["Deleted"], true);
+    let gets: Vec<String> = h
+        .requests("superoffice")
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .map(|r| {
+            let query = r["query"].as_str().unwrap_or_default();
+            format!("{}?{query}", r["path"].as_str().unwrap())
+        })
+        .collect();
+    assert!(
+        gets.iter().any(
+            |g| g.starts_with("/api/v1/User/carla.silva%40other.example")
+                || g.starts_with("/api/v1/User/carla.silva@other.example")
+        ),
+        "by user name first: {gets:?}"
+    );
+    let search = gets
+        .iter()
+        .find(|g| g.starts_with("/api/v1/User?"))
+        .unwrap_or_else(|| panic!("the e-mail goes through the user search: {gets:?}"));
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(search.split_once('?').unwrap().1).unwrap();
+    assert!(params.contains(&(
+        "$filter".into(),
+        "personEmail eq 'USER25003@verteo.example'".into()
+    )));
+    assert!(
+        !gets.iter().any(|g| g.contains("/User/USER25003")),
+        "the e-mail is never used as a user name: {gets:?}"
+    );
+    assert_eq!(
+        h.worker()
+            .applier
+            .store()
+            .account("E900004", "superoffice")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("983")
+    );
+    h.stop().await;
+}

@@ -118,9 +118,9 @@ impl Applier {
                     "state store cannot record; the event waits for it before touching any target"
                 );
             }
-            if !self.store.health().wait_recording(shutdown).await {
+            let Some(_started) = self.store.health().wait_to_start(shutdown).await else {
                 return self.returned(event);
-            }
+            };
             match self.pass(event, shutdown).await {
                 Ok(verdict) => return verdict,
                 Err(Interrupted::Shutdown) => return self.returned(event),
@@ -249,6 +249,11 @@ impl Applier {
                 return Ok(self.store_unavailable_reports(&e));
             }
         };
+        // The gate and the read worked, but another event's record may have failed
+        // meanwhile: nothing is changed yet, so wait for the store instead.
+        if !self.store.health().may_change_targets() {
+            return Err(Interrupted::StoreOutage);
+        }
         let mut planned: Vec<Planned> = join_all(
             self.targets
                 .iter()
@@ -485,6 +490,16 @@ impl Applier {
             Err(error) if error.is_transient() => TargetOutcome::Deferred(Deferral {
                 target: kind,
                 parked: error.code == CIRCUIT_OPEN,
+                code: error.code.clone(),
+                detail: error.detail.clone(),
+            }),
+            // Rejected credentials, the wrong Vault or tenant: an operator must fix the
+            // configuration, and the events only have to wait for that — parked, without
+            // using up delayed-retry rounds, never dead-lettered. `/readyz` and the
+            // `hrsync_target_config_problem` gauge say what is wrong.
+            Err(error) if error.class == ErrorClass::Config => TargetOutcome::Deferred(Deferral {
+                target: kind,
+                parked: true,
                 code: error.code.clone(),
                 detail: error.detail.clone(),
             }),

@@ -10,7 +10,7 @@
 //! back to the queue: its redelivery finds the targets already changed (diff before write)
 //! and records them then.
 
-use super::{store_deferral, Applier, DeadLetter, Interrupted, Planned};
+use super::{store_deferral, Applier, DeadLetter, Interrupted, Planned, TargetOutcome};
 use crate::event::HrEvent;
 use crate::store::{health::PROBE_INTERVAL, EventRecord, Outcome, StoreError, TargetRecord};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,27 @@ impl Applier {
                 .filter_map(|p| p.record.as_ref().map(|r| r.borrow(p.kind, event.sequence)))
                 .collect(),
         };
-        match self.write_until_recorded(&record, shutdown).await {
+        // Only a record of changed targets is worth holding the message for: otherwise the
+        // event starts again once the store is back, and finds the same.
+        let changed_targets = planned
+            .iter()
+            .any(|p| matches!(p.outcome, TargetOutcome::Applied(_)));
+        let written = if changed_targets {
+            self.write_until_recorded(&record, shutdown).await
+        } else {
+            match self.store.record_event(&record).await {
+                Err(e) if e.is_outage() => {
+                    self.metrics
+                        .store_errors
+                        .with_label_values(&["record"])
+                        .inc();
+                    tracing::warn!(error = %e, "state store cannot record; nothing was changed, the event waits for it");
+                    return Err(Interrupted::StoreOutage);
+                }
+                other => other.map_err(Some),
+            }
+        };
+        match written {
             Ok(lost) => {
                 for target in &lost {
                     // Another replica applied a newer sequence meanwhile; ours reached the

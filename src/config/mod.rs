@@ -484,6 +484,9 @@ impl Config {
     }
 
     fn validate_worker(&self, errors: &mut Vec<String>) {
+        if let Err(why) = check_log_level(&self.log.level) {
+            errors.push(format!("log.level: {why}"));
+        }
         if self.worker.concurrency == 0 {
             errors.push("worker.concurrency: must be at least 1".into());
         }
@@ -595,3 +598,35 @@ pub fn validate_base_url(key: &str, url: &str, errors: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests;
+
+/// A `log.level` must say something: each comma-separated directive is a level or
+/// `target=level`. A bare word that is no level (`inof`) would be read as "everything of
+/// target inof, nothing else" and silently switch all logging off.
+fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |word: &str| LEVELS.contains(&word.trim().to_ascii_lowercase().as_str());
+    if level.trim().is_empty() {
+        return Err(format!("empty; use one of {}", LEVELS.join(", ")));
+    }
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.rsplit_once('=') {
+            Some((target, lvl)) if !target.is_empty() && is_level(lvl) => {}
+            Some(_) => {
+                return Err(format!(
+                    "{directive:?}: expected target=level with a level of {}",
+                    LEVELS.join(", ")
+                ))
+            }
+            None if is_level(directive) => {}
+            None => {
+                return Err(format!(
+                    "{directive:?} is no level ({}); write target=level to set one library's level",
+                    LEVELS.join(", ")
+                ))
+            }
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

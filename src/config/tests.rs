@@ -178,3 +178,21 @@ fn secrets_from_environment_overrides_survive_toml_parsing() {
         .unwrap();
     assert!(matches!(merged, SecretSource::Env { ref env } if env == "HRSYNC_TEST_SECRET_VAR"));
 }
+
+#[test]
+fn a_log_level_that_would_silence_all_logging_is_refused() {
+    for bad in ["inof", "info,lapin=loud", "=debug", ""] {
+        let text = shipped_text().replace("level = \"info\"", &format!("level = {bad:?}"));
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("log.level"), "{bad:?}: {err}");
+    }
+    for good in [
+        "info",
+        "WARN",
+        "info,hrsync=debug",
+        "hrsync::apply=trace,warn",
+    ] {
+        let text = shipped_text().replace("level = \"info\"", &format!("level = {good:?}"));
+        assert!(Config::from_toml(&text).is_ok(), "{good:?}");
+    }
+}

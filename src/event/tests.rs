@@ -482,6 +482,20 @@ fn sequence_must_be_a_whole_number_or_a_decimal_string() {
     );
     // Beyond what the state store can record: refused before any target is changed.
     assert_rejected(
+        with(joiner(), "/id", json!("abc\u{0}def")),
+        "id",
+        "control characters",
+    );
+    assert_rejected(
+        with(
+            joiner(),
+            "/data/accounts/sitevault/person_id",
+            json!("V0B\u{0}1"),
+        ),
+        "data.accounts.sitevault.person_id",
+        "control characters",
+    );
+    assert_rejected(
         with(joiner(), "/sequence", json!(9_223_372_036_854_775_808_u64)),
         "sequence",
         "at most 9223372036854775807",

@@ -87,6 +87,10 @@ pub(crate) fn validate(
     if id.chars().count() > MAX_ID_CHARS {
         return Err(ids.fail("id", format!("longer than {MAX_ID_CHARS} characters")));
     }
+    if id.chars().any(char::is_control) {
+        // Ids are keys in the state store (PostgreSQL refuses NUL in text) and in logs.
+        return Err(ids.fail("id", "must not contain control characters"));
+    }
     let source = check.non_empty_str(attributes, "source", "source")?;
     let event_type = check.required_str(attributes, "type", "type")?;
     let action = Action::from_event_type(event_type)
@@ -407,6 +411,9 @@ impl Checker<'_> {
         let text = self.string(value, path)?;
         if text.trim().is_empty() {
             return Err(self.ids.fail(path, "must not be empty"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(self.ids.fail(path, "must not contain control characters"));
         }
         Ok(text.to_owned())
     }

@@ -23,6 +23,9 @@ pub fn register(env: &mut Environment<'static>, tables: Arc<Tables>) {
     env.add_function("site_assignments", site_assignments);
 }
 
+/// How the error for an unknown table begins (a configuration error, not the event's).
+pub(super) const NO_SUCH_TABLE: &str = "no lookup table named";
+
 fn table<'a>(
     tables: &'a Tables,
     name: &str,
@@ -30,7 +33,7 @@ fn table<'a>(
     tables.get(name).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidOperation,
-            format!("no lookup table named {name:?} (mapping.tables)"),
+            format!("{NO_SUCH_TABLE} {name:?} (mapping.tables)"),
         )
     })
 }

@@ -83,6 +83,50 @@ pub struct MappingError {
     pub action: &'static str,
     pub field: String,
     pub detail: String,
+    /// The expression can never work, whatever the event (an unknown function, filter or
+    /// lookup table): a configuration error, which `check-config` refuses. Otherwise it is
+    /// about this event's data (a lookup miss without a default).
+    pub in_config: bool,
+}
+
+/// Whether a minijinja error says the expression itself is wrong, not the event.
+fn is_config_error(error: &minijinja::Error) -> bool {
+    use minijinja::ErrorKind::*;
+    match error.kind() {
+        UnknownFilter | UnknownFunction | UnknownTest | UnknownMethod | SyntaxError
+        | TooManyArguments | MissingArgument => true,
+        InvalidOperation => error
+            .detail()
+            .is_some_and(|d| d.starts_with(functions::NO_SUCH_TABLE)),
+        _ => false,
+    }
+}
+
+/// The shipped example events (`examples/events/`), one per action: `check-config`
+/// evaluates every mapping expression against them.
+pub const EXAMPLE_EVENTS: [(&str, &str); 3] = [
+    (
+        "examples/events/joiner.json",
+        include_str!("../../examples/events/joiner.json"),
+    ),
+    (
+        "examples/events/mover.json",
+        include_str!("../../examples/events/mover.json"),
+    ),
+    (
+        "examples/events/leaver.json",
+        include_str!("../../examples/events/leaver.json"),
+    ),
+];
+
+/// What evaluating the mapping against sample events found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Expressions that cannot work for any event: the configuration is wrong.
+    pub errors: Vec<String>,
+    /// Failures about the sample's data (e.g. its department is not in a table): every
+    /// such real event would be dead-lettered, worth a look, but not a wrong config.
+    pub warnings: Vec<String>,
 }
 
 /// Evaluates the configured mapping for events. Built once at start-up; validation
@@ -143,31 +187,81 @@ impl Mapper {
         kind: TargetKind,
         event: &HrEvent,
     ) -> Result<Option<Map<String, Value>>, MappingError> {
-        let Some(mapping) = self.config.for_target(kind) else {
-            return Ok(None);
-        };
+        let mut first_error = None;
+        let fields = self.eval(kind, event, |e| {
+            first_error = Some(e);
+            false
+        });
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(fields),
+        }
+    }
+
+    /// Evaluates the target's fields for `event`, handing each failure to `failed`, which
+    /// says whether to go on with the next field.
+    fn eval(
+        &self,
+        kind: TargetKind,
+        event: &HrEvent,
+        mut failed: impl FnMut(MappingError) -> bool,
+    ) -> Option<Map<String, Value>> {
+        let mapping = self.config.for_target(kind)?;
         if mapping.for_action(event.action).is_empty() {
-            return Ok(None);
+            return None;
         }
         let ctx = context::build(event, &self.vars, &self.tables);
         self.compiled.with_dependent(|_, compiled| {
             let mut fields = Map::new();
             for (field, expression) in compiled.get(&(kind, event.action)).into_iter().flatten() {
-                let error = |detail: String| MappingError {
+                let error = |detail: String, in_config: bool| MappingError {
                     target: kind.as_str(),
                     action: event.action.as_str(),
                     field: field.clone(),
                     detail,
+                    in_config,
                 };
-                let value = expression.eval(&ctx).map_err(|e| error(e.to_string()))?;
+                let value = match expression.eval(&ctx) {
+                    Ok(value) => value,
+                    Err(e) if failed(error(e.to_string(), is_config_error(&e))) => continue,
+                    Err(_) => break,
+                };
                 if value.is_undefined() {
                     continue;
                 }
-                let json = serde_json::to_value(&value).map_err(|e| error(e.to_string()))?;
-                fields.insert(field.clone(), json);
+                match serde_json::to_value(&value) {
+                    Ok(json) => {
+                        fields.insert(field.clone(), json);
+                    }
+                    Err(e) => {
+                        if !failed(error(e.to_string(), false)) {
+                            break;
+                        }
+                    }
+                }
             }
-            Ok(Some(fields))
+            Some(fields)
         })
+    }
+
+    /// Evaluates every target's mapping against `events` (at least one per action, so
+    /// every expression runs), for `check-config`; every failing field is reported.
+    pub fn evaluate(&self, events: &[(&str, HrEvent)]) -> Evaluation {
+        let mut found = Evaluation::default();
+        for (source, event) in events {
+            for kind in TargetKind::ALL {
+                self.eval(kind, event, |e| {
+                    let line = format!("{e} (evaluated against {source})");
+                    if e.in_config {
+                        found.errors.push(line);
+                    } else {
+                        found.warnings.push(line);
+                    }
+                    true
+                });
+            }
+        }
+        found
     }
 }
 

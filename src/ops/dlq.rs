@@ -52,14 +52,32 @@ impl Letter {
             Some(other) => Some(other.to_string()),
             None => None,
         };
-        let body = serde_json::from_slice::<Value>(&delivery.data).ok();
+        // What hrsync itself recorded of the decoded event; for older letters and the
+        // broker's own, the envelope as the decoder reads it (structured body, or binary
+        // mode's attribute headers under any of their prefixes).
+        let structured = delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .is_some_and(|c| {
+                c.as_str()
+                    .to_ascii_lowercase()
+                    .starts_with("application/cloudevents+json")
+            });
+        let body = structured
+            .then(|| serde_json::from_slice::<Value>(&delivery.data).ok())
+            .flatten();
         let attribute = |name: &str| {
             body.as_ref()
                 .and_then(|v| v.get(name).and_then(Value::as_str).map(str::to_string))
-                .or_else(|| text(&format!("cloudEvents:{name}")))
+                .or_else(|| {
+                    ["cloudEvents:", "cloudEvents_", "ce-", "ce_"]
+                        .iter()
+                        .find_map(|prefix| text(&format!("{prefix}{name}")))
+                })
         };
-        let event_id = attribute("id");
-        let employee_id = attribute("subject");
+        let event_id = text(dead_letter::EVENT_ID).or_else(|| attribute("id"));
+        let employee_id = text(dead_letter::EMPLOYEE_ID).or_else(|| attribute("subject"));
         Letter {
             id: text(dead_letter::ID)
                 .or_else(|| event_id.clone())
@@ -181,7 +199,18 @@ pub async fn replay(
             counts.skipped += 1;
             continue;
         }
-        if let (Some(event_id), Some(target)) = (&letter.event_id, target_of(&letter)) {
+        if let Some(target) = target_of(&letter) {
+            let Some(event_id) = &letter.event_id else {
+                // Replayed without reopening, the worker would take the target as settled
+                // and the letter would be gone: it stays for someone to look at.
+                tracing::warn!(
+                    dead_letter = %letter.id,
+                    target_api = target,
+                    "dead letter names a target but no event id; left in the queue"
+                );
+                counts.skipped += 1;
+                continue;
+            };
             store
                 .reopen_dead_lettered(
                     event_id,

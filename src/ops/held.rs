@@ -55,8 +55,8 @@ pub async fn release_staged(
     let channel = publish::confirm_channel(&connection).await?;
     let mut counts = Decided::default();
     for message in &staged {
-        // Claimed first: the copy may be consumed before the release is recorded, and the
-        // gate lets it pass the guard only on the store's word.
+        // Marked releasing first: the copy may be consumed before the release is recorded,
+        // and the gate lets it pass the guard only on the store's word.
         if !store
             .claim_held(&message.event_id, HeldKind::Staged, RELEASE_LEASE)
             .await?
@@ -64,7 +64,13 @@ pub async fn release_staged(
             counts.skipped += 1;
             continue;
         }
-        release::publish_held(&channel, &config.rabbitmq, message).await?;
+        if let Err(e) = release::publish_held(&channel, &config.rabbitmq, message).await {
+            // Not out: pending again, for the next `staged release`.
+            let _ = store
+                .unclaim_held(&message.event_id, HeldKind::Staged)
+                .await;
+            return Err(e.into());
+        }
         if store.decide_staged(message, true).await? {
             counts.decided += 1;
         } else {

@@ -27,7 +27,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -62,12 +62,17 @@ impl Consumer {
         let slots = Arc::new(Semaphore::new(self.worker.concurrency));
         let lanes = Lanes::default();
         while !shutdown.is_cancelled() {
-            let mut consumed = false;
-            match self.session(&shutdown, &slots, &lanes, &mut consumed).await {
+            let mut consuming_since = None;
+            match self
+                .session(&shutdown, &slots, &lanes, &mut consuming_since)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     self.set_consuming(false);
-                    let delay = backoff.after_session(consumed);
+                    let healthy = consuming_since
+                        .is_some_and(|since: Instant| since.elapsed() >= Reconnect::HEALTHY);
+                    let delay = backoff.after_session(healthy);
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ session ended; reconnecting");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -90,7 +95,7 @@ impl Consumer {
         shutdown: &CancellationToken,
         slots: &Arc<Semaphore>,
         lanes: &Lanes,
-        consumed: &mut bool,
+        consuming_since: &mut Option<Instant>,
     ) -> Result<(), lapin::Error> {
         let connection =
             super::connect(&self.rabbitmq, &self.password, &self.connection_name).await?;
@@ -139,7 +144,7 @@ impl Consumer {
             }));
         }
         self.set_consuming(true);
-        *consumed = true;
+        *consuming_since = Some(Instant::now());
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
         let result = loop {
@@ -275,15 +280,23 @@ impl Consumer {
                 Err(e) => return requeue(delivery, &e.to_string()).await,
             }
         }
-        for letter in &letters {
+        for (published, letter) in letters.iter().enumerate() {
             if let Err(e) = dead_letter::publish(
                 channel,
                 &self.rabbitmq.dead_letter_exchange,
                 delivery,
+                event,
                 letter,
             )
             .await
             {
+                // The letters already confirmed stand: record them, so the redelivery
+                // does not dead-letter those targets a second time.
+                if let Some(event) = event {
+                    self.applier
+                        .record_dead_letters(event, &letters[..published], shutdown)
+                        .await;
+                }
                 return requeue(delivery, &e.to_string()).await;
             }
             self.metrics
@@ -371,10 +384,11 @@ impl Consumer {
 }
 
 /// The wait before reconnecting to the broker. It doubles while sessions fail before they
-/// get to consume (a broker that is down, refusing, or misconfigured is not hammered), and
-/// starts small again after a session that consumed: a blip after hours of healthy work is
-/// a new incident, and a two-second broker restart must not cost the 30 s that earlier
-/// blips had grown the delay to.
+/// get to consume, or soon after (a broker that is down, refusing, or drops every consumer
+/// at once is not hammered), and starts small again after a healthy session — one that
+/// consumed for at least [`Reconnect::HEALTHY`]: a blip after hours of good work is a new
+/// incident, and a two-second broker restart must not cost the 30 s that earlier blips
+/// had grown the delay to.
 #[derive(Debug)]
 struct Reconnect {
     next: Duration,
@@ -383,6 +397,8 @@ struct Reconnect {
 
 impl Reconnect {
     const FIRST: Duration = Duration::from_millis(250);
+    /// How long a session must have consumed to count as healthy.
+    const HEALTHY: Duration = Duration::from_secs(1);
 
     fn new(max: Duration) -> Self {
         Reconnect {
@@ -391,9 +407,9 @@ impl Reconnect {
         }
     }
 
-    /// The wait after a session that ended; `consumed` says whether it got to consume.
-    fn after_session(&mut self, consumed: bool) -> Duration {
-        if consumed {
+    /// The wait after a session that ended; `healthy` says whether it consumed for long.
+    fn after_session(&mut self, healthy: bool) -> Duration {
+        if healthy {
             self.next = Self::FIRST.min(self.max);
         }
         let delay = self.next;

@@ -5,6 +5,7 @@
 //! only then may the original be acked.
 
 use crate::apply::DeadLetter;
+use crate::event::HrEvent;
 use lapin::message::Delivery;
 use lapin::types::{AMQPValue, LongString};
 use lapin::{BasicProperties, Channel};
@@ -21,6 +22,10 @@ pub const ATTEMPTS: &str = "x-hrsync-attempts";
 pub const DEAD_LETTERED_AT: &str = "x-hrsync-dead-lettered-at";
 pub const ORIGINAL_EXCHANGE: &str = "x-hrsync-original-exchange";
 pub const ORIGINAL_ROUTING_KEY: &str = "x-hrsync-original-routing-key";
+/// The decoded event's id and employee, for `dlq replay` to reopen the failed target in
+/// the store (absent for a message that is no valid event).
+pub const EVENT_ID: &str = "x-hrsync-event-id";
+pub const EMPLOYEE_ID: &str = "x-hrsync-employee-id";
 
 /// Longest error detail carried in a header (headers share the frame with the body).
 const MAX_DETAIL: usize = 1000;
@@ -32,16 +37,34 @@ pub async fn publish(
     channel: &Channel,
     exchange: &str,
     delivery: &Delivery,
+    event: Option<&HrEvent>,
     letter: &DeadLetter,
 ) -> Result<(), PublishError> {
-    let properties = dead_letter_properties(delivery, letter);
+    let properties = dead_letter_properties(delivery, event, letter);
     let routing_key = format!("{}.{}", letter.target_label(), letter.reason.as_str());
     super::publish::publish_confirmed(channel, exchange, &routing_key, &delivery.data, properties)
         .await
 }
 
-fn dead_letter_properties(delivery: &Delivery, letter: &DeadLetter) -> BasicProperties {
+fn dead_letter_properties(
+    delivery: &Delivery,
+    event: Option<&HrEvent>,
+    letter: &DeadLetter,
+) -> BasicProperties {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    // Ours to set: a publisher's own copy of these headers must not name another event.
+    let mut inner = headers.inner().clone();
+    inner.remove(EVENT_ID);
+    inner.remove(EMPLOYEE_ID);
+    headers = inner.into();
+    if let Some(event) = event {
+        for (name, value) in [(EVENT_ID, &event.id), (EMPLOYEE_ID, &event.subject)] {
+            headers.insert(
+                name.into(),
+                AMQPValue::LongString(LongString::from(value.as_str())),
+            );
+        }
+    }
     let detail: String = letter.detail.chars().take(MAX_DETAIL).collect();
     let now = OffsetDateTime::now_utc()
         .format(&Rfc3339)

@@ -4,10 +4,11 @@
 //! HR exchange, whose other subscribers must not see it twice) with publisher confirms.
 //! It carries no marker: the gate lets it through because the store holds its release.
 //!
-//! The proof must be there before the copy can arrive: a hold is *claimed* (a lease in the
-//! store) before it is published, a claimed hold counts as released, and it is marked
-//! released after the broker confirmed the copy. A crash in between leaves it pending, so
-//! it is published again once the lease runs out — the dedupe makes the repeat harmless.
+//! The proof must be there before the copy can arrive: a hold is marked *releasing* (with a
+//! lease) before it is published, a releasing hold counts as released, and it is marked
+//! released after the broker confirmed the copy. A crash in between leaves it releasing,
+//! so it is published again once the lease runs out — the dedupe makes the repeat
+//! harmless. The proof is the status, not the lease's time: clocks need not agree.
 
 use super::publish;
 use crate::config::{RabbitMqConfig, ScheduleConfig, Secret};

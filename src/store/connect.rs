@@ -47,6 +47,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
     };
 
     let mut sqlite_file = None;
+    let mut in_memory_db = false;
     let pool = match backend {
         Backend::Sqlite => {
             let (url, in_memory) = sqlite_url(url).map_err(|reason| StoreError::Connect {
@@ -66,6 +67,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
                         Ok(())
                     })
                 });
+            in_memory_db = in_memory;
             let options = if in_memory {
                 // A shared in-memory database lives as long as one connection to it does.
                 options
@@ -130,6 +132,7 @@ pub(super) async fn connect(url: &str, acquire_timeout: Duration) -> Result<Stor
         backend,
         actor: WORKER_ACTOR.into(),
         health: Default::default(),
+        in_memory: in_memory_db,
     })
 }
 

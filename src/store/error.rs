@@ -67,18 +67,46 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the store itself failed (unreachable, full, read-only, refusing): something
-    /// that heals, so the worker waits for it. The other errors are about one record
-    /// (out of range, corrupt) and waiting would not help.
+    /// Whether the store itself failed (unreachable, full, read-only, I/O error, or a
+    /// schema that refuses every write): something that heals, so the worker waits for it.
+    /// The rest is about one record — its data refused (PostgreSQL class 22, SQLite
+    /// "too big"/"mismatch"), a row that cannot be read back — and waiting would not help.
     pub fn is_outage(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Connect { .. } | StoreError::Query { .. } | StoreError::Abandoned
-        )
+        match self {
+            StoreError::Connect { .. } | StoreError::Abandoned => true,
+            StoreError::Query { source, .. } => is_outage(source),
+            _ => false,
+        }
     }
 
     pub(super) fn query(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { op, source }
+    }
+}
+
+fn is_outage(error: &sqlx::Error) -> bool {
+    use sqlx::Error::*;
+    match error {
+        Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL SQLSTATE: 22xxx is a data exception (this value, this row).
+            // SQLite primary result codes: 18 TOOBIG, 20 MISMATCH, 25 RANGE.
+            let about_the_data = if code.len() == 5 {
+                code.starts_with("22")
+            } else {
+                let primary = code.parse::<i64>().map_or(0, |c| c & 0xff);
+                matches!(primary, 18 | 20 | 25)
+            };
+            !about_the_data
+        }
+        ColumnDecode { .. }
+        | Decode(_)
+        | ColumnNotFound(_)
+        | ColumnIndexOutOfBounds { .. }
+        | TypeNotFound { .. }
+        | Encode(_)
+        | InvalidArgument(_) => false,
+        _ => true,
     }
 }
 

@@ -259,7 +259,7 @@ impl Store {
         if !record.writes_anything() {
             return Ok(Vec::new());
         }
-        match &self.group {
+        let recorded = match &self.group {
             // The record carries this handle's actor: the caller that writes the batch may
             // hold another handle.
             Some(group) => {
@@ -268,7 +268,11 @@ impl Store {
                     .await
             }
             None => self.record_alone(record).await,
+        };
+        if recorded.is_ok() {
+            self.health.recorded();
         }
+        recorded
     }
 
     /// [`Store::record_event`] in a transaction of its own.

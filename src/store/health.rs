@@ -1,19 +1,23 @@
 //! Whether the store can record right now, shared by everything that holds a [`Store`].
 //!
 //! The worker must not change a target it cannot record afterwards: the stale guard and
-//! the dedupe only know what was recorded. So the store keeps two facts here:
+//! the dedupe only know what was recorded. So the store keeps these facts here:
 //!
-//! - **failing**: the last write (or the per-event read) failed and no write has succeeded
-//!   since. Set by every failure, cleared by every successful commit — the worker's own or
-//!   the probe's ([`Store::probe_write`]), which runs while the store is failing and nothing
-//!   else writes.
+//! - **failing**: a write (or a read the worker cannot do without) failed and the store has
+//!   not been proven healthy since. Set by every failure; cleared by a successful probe
+//!   ([`Store::probe_write`], which runs every second while the store is failing) or by a
+//!   recorded event. A commit that wrote nothing proves nothing, so it clears nothing.
 //! - **unrecorded**: events whose targets were changed but whose record has not been
-//!   written yet. They hold their messages and retry the record; while any does, the store
-//!   does not count as recording, even if the probe gets through (a store can refuse one
-//!   table and not another).
+//!   written yet. They hold their messages and retry the record; while any does, no event
+//!   starts, even if the probe gets through (a store can refuse one table and not another).
+//! - **probation**: after a failure, until an event's record is written again. A probe's
+//!   single row can fit where an event's record does not (a nearly full disk), so the first
+//!   event after a recovery goes alone — a canary, like a half-open circuit breaker — and
+//!   the others start once it has recorded.
 //!
-//! [`StoreHealth::recording`] waits until both are clear; the applier waits on it before it
-//! starts an event, `/readyz` reports it, and a gauge shows it.
+//! The applier waits on [`StoreHealth::wait_to_start`] before an event and checks
+//! [`StoreHealth::may_change_targets`] again right before calling targets; `/readyz` and a
+//! gauge report [`StoreHealth::problem`].
 
 use std::time::Duration;
 
@@ -24,14 +28,21 @@ use super::{Store, StoreError};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct State {
-    /// Why the store last failed, while it has not written since.
+    /// Why the store last failed, while it has not been proven healthy since.
     failing: Option<String>,
     unrecorded: usize,
+    probation: bool,
+    /// A canary event is in flight during probation.
+    canary: bool,
 }
 
 impl State {
-    fn recording(&self) -> bool {
+    fn may_change_targets(&self) -> bool {
         self.failing.is_none() && self.unrecorded == 0
+    }
+
+    fn may_start(&self) -> bool {
+        self.may_change_targets() && !(self.probation && self.canary)
     }
 }
 
@@ -53,19 +64,36 @@ impl StoreHealth {
     pub(super) fn failed(&self, error: &StoreError) {
         let why = error.to_string();
         self.state.send_if_modified(|s| {
-            let changed = s.failing.as_deref() != Some(why.as_str());
+            let changed = s.failing.as_deref() != Some(why.as_str()) || !s.probation;
             s.failing = Some(why.clone());
+            s.probation = true;
             changed
         });
     }
 
-    pub(super) fn wrote(&self) {
+    /// The probe wrote and committed a row.
+    pub(super) fn probed(&self) {
         self.state.send_if_modified(|s| s.failing.take().is_some());
+    }
+
+    /// An event's record was written and committed: the store records again.
+    pub(super) fn recorded(&self) {
+        self.state.send_if_modified(|s| {
+            let changed = s.failing.is_some() || s.probation;
+            s.failing = None;
+            s.probation = false;
+            changed
+        });
     }
 
     /// Whether the store records now: nothing failing, no event waiting for its record.
     pub fn recording(&self) -> bool {
-        self.state.borrow().recording()
+        self.state.borrow().may_change_targets()
+    }
+
+    /// Whether an event that already started may go on to change targets.
+    pub fn may_change_targets(&self) -> bool {
+        self.recording()
     }
 
     /// Why the store does not record, for `/readyz`; `None` while it does.
@@ -83,12 +111,33 @@ impl StoreHealth {
         }
     }
 
-    /// Waits until the store records; `false` if `shutdown` came first.
-    pub async fn wait_recording(&self, shutdown: &CancellationToken) -> bool {
+    /// Waits until an event may start: the store records and, on probation, no canary is
+    /// in flight (this one becomes it). `None` if `shutdown` came first.
+    pub async fn wait_to_start(&self, shutdown: &CancellationToken) -> Option<Start<'_>> {
         let mut state = self.state.subscribe();
-        tokio::select! {
-            ready = state.wait_for(State::recording) => ready.is_ok(),
-            _ = shutdown.cancelled() => false,
+        loop {
+            tokio::select! {
+                ready = state.wait_for(State::may_start) => ready.ok()?,
+                _ = shutdown.cancelled() => return None,
+            };
+            let mut canary = false;
+            let started = self.state.send_if_modified(|s| {
+                if !s.may_start() {
+                    return false;
+                }
+                if s.probation {
+                    s.canary = true;
+                    canary = true;
+                    return true;
+                }
+                false
+            });
+            if started || self.state.borrow().may_start() {
+                return Some(Start {
+                    health: self,
+                    canary,
+                });
+            }
         }
     }
 
@@ -97,6 +146,20 @@ impl StoreHealth {
     pub fn unrecorded(&self) -> Unrecorded<'_> {
         self.state.send_modify(|s| s.unrecorded += 1);
         Unrecorded { health: self }
+    }
+}
+
+/// An event allowed to start; the canary gives way to the next when dropped.
+pub struct Start<'a> {
+    health: &'a StoreHealth,
+    canary: bool,
+}
+
+impl Drop for Start<'_> {
+    fn drop(&mut self) {
+        if self.canary {
+            self.health.state.send_modify(|s| s.canary = false);
+        }
     }
 }
 
@@ -133,20 +196,29 @@ impl Store {
         &self.health
     }
 
-    /// Writes and commits one row, to prove the store can record: at start-up (a worker
-    /// must not consume from a store it cannot write) and while the store is failing.
+    /// Writes and commits a row, to prove the store can record: at start-up (a worker
+    /// must not consume from a store it cannot write) and while the store is failing. A
+    /// new row each time (and the old ones deleted), not an update in place, so the probe
+    /// needs the room a real record needs.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
         const OP: &str = "probe_write";
         let mut writer = self.begin_write(OP).await?;
-        let done = sqlx::query(
-            "INSERT INTO store_probe (id, at_us) VALUES (1, $1) \
-             ON CONFLICT (id) DO UPDATE SET at_us = excluded.at_us",
+        let inserted = sqlx::query(
+            "INSERT INTO store_probe (id, at_us) \
+             SELECT COALESCE(MAX(id), 0) + 1, $1 FROM store_probe",
         )
         .bind(super::queries::now_us())
         .execute(writer.conn())
         .await;
-        done.map_err(|e| writer.fail(e))?;
-        writer.commit().await
+        inserted.map_err(|e| writer.fail(e))?;
+        let pruned =
+            sqlx::query("DELETE FROM store_probe WHERE id < (SELECT MAX(id) FROM store_probe)")
+                .execute(writer.conn())
+                .await;
+        pruned.map_err(|e| writer.fail(e))?;
+        writer.commit().await?;
+        self.health.probed();
+        Ok(())
     }
 
     /// While the store is failing, probes it every [`PROBE_INTERVAL`] until a write gets
@@ -165,10 +237,69 @@ impl Store {
             if self.health.state.borrow().failing.is_none() {
                 continue;
             }
-            match self.probe_write().await {
-                Ok(()) => tracing::info!("state store records again"),
+            let probed = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                probed = self.probe_write() => probed,
+            };
+            match probed {
+                Ok(()) => {
+                    tracing::info!("state store writable again; the next event goes first, alone")
+                }
                 Err(e) => tracing::debug!(error = %e, "state store still failing"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn after_a_failure_one_canary_goes_first_and_the_rest_follow_once_it_recorded() {
+        let health = StoreHealth::default();
+        let shutdown = CancellationToken::new();
+        assert!(health.wait_to_start(&shutdown).await.is_some());
+
+        health.failed(&StoreError::Abandoned);
+        assert!(!health.recording());
+        assert!(health.problem().is_some());
+        // Nothing starts while failing.
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), health.wait_to_start(&shutdown));
+        assert!(waiting.await.is_err());
+
+        // The probe got through: one event may go, alone.
+        health.probed();
+        assert!(health.problem().is_none(), "ready again");
+        let canary = health.wait_to_start(&shutdown).await.unwrap();
+        let second =
+            tokio::time::timeout(Duration::from_millis(50), health.wait_to_start(&shutdown));
+        assert!(second.await.is_err(), "a second event waits for the canary");
+        // The canary recorded nothing (a duplicate, say): the next one becomes the canary.
+        drop(canary);
+        let canary = health.wait_to_start(&shutdown).await.unwrap();
+        health.recorded();
+        drop(canary);
+        // Recorded: everyone goes.
+        let a = health.wait_to_start(&shutdown).await.unwrap();
+        let b = health.wait_to_start(&shutdown).await.unwrap();
+        drop((a, b));
+
+        // An event holding an unrecorded change stops everyone, probe or not.
+        let held = health.unrecorded();
+        health.probed();
+        assert!(!health.may_change_targets());
+        assert!(health
+            .problem()
+            .unwrap()
+            .contains("1 applied event(s) wait"));
+        drop(held);
+        assert!(health.may_change_targets());
+
+        // Shutdown ends a wait.
+        health.failed(&StoreError::Abandoned);
+        shutdown.cancel();
+        assert!(health.wait_to_start(&shutdown).await.is_none());
     }
 }

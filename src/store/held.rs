@@ -32,6 +32,10 @@ impl HeldKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldStatus {
     Pending,
+    /// Being released: claimed and its copy published (or about to be), not yet marked
+    /// released. Counts as released for the gate — the copy may be consumed first — and a
+    /// claim whose lease ran out is published again (a crash in between).
+    Releasing,
     /// Republished to the work queue (due, or released by an operator).
     Released,
     /// A newer event for the employee made it obsolete.
@@ -44,6 +48,7 @@ impl HeldStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             HeldStatus::Pending => "pending",
+            HeldStatus::Releasing => "releasing",
             HeldStatus::Released => "released",
             HeldStatus::Superseded => "superseded",
             HeldStatus::Discarded => "discarded",
@@ -53,6 +58,7 @@ impl HeldStatus {
     fn parse(text: &str) -> Result<Self, StoreError> {
         Ok(match text {
             "pending" => HeldStatus::Pending,
+            "releasing" => HeldStatus::Releasing,
             "released" => HeldStatus::Released,
             "superseded" => HeldStatus::Superseded,
             "discarded" => HeldStatus::Discarded,
@@ -151,21 +157,20 @@ impl Store {
         employee_id: &str,
         sequence: u64,
     ) -> Result<HeldFacts, StoreError> {
-        // A hold being released right now (claimed, its copy published, not yet marked)
-        // counts as released: the copy may arrive before the mark.
+        // A hold being released (its copy may be consumed before the mark) counts as
+        // released. By status, not by a lease's time: clocks of replicas and of an
+        // operator's machine need not agree.
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, CASE WHEN event_id = $1 AND (status = 'released' \
-                 OR (status = 'pending' AND claimed_until_us > $4)) THEN 1 ELSE 0 END AS releasing \
+            "SELECT {COLUMNS}, CASE WHEN event_id = $1 AND status IN ('releasing', 'released') \
+                 THEN 1 ELSE 0 END AS releasing \
              FROM held_messages \
-             WHERE (event_id = $1 AND (status = 'released' \
-                    OR (status = 'pending' AND claimed_until_us > $4))) \
+             WHERE (event_id = $1 AND status IN ('releasing', 'released')) \
                 OR (kind = 'scheduled' AND status = 'pending' AND employee_id = $2 AND sequence < $3)"
         ))
         .bind(event_id)
         .bind(employee_id)
         .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
-        .bind(now_us())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await
         .map_err(self.read_failed("held_facts"))?;
         let mut facts = HeldFacts::default();
@@ -215,9 +220,11 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE held_messages SET claimed_until_us = $1 WHERE (event_id, kind) IN ( \
+            "UPDATE held_messages SET status = 'releasing', claimed_until_us = $1 \
+             WHERE (event_id, kind) IN ( \
                  SELECT event_id, kind FROM held_messages \
-                 WHERE kind = 'scheduled' AND status = 'pending' AND due_at_us <= $2 \
+                 WHERE kind = 'scheduled' \
+                   AND ((status = 'pending' AND due_at_us <= $2) OR status = 'releasing') \
                    AND (claimed_until_us IS NULL OR claimed_until_us < $2) \
                  ORDER BY due_at_us LIMIT $3 {skip_locked}) \
              RETURNING {COLUMNS}"
@@ -229,9 +236,9 @@ impl Store {
         Ok(messages)
     }
 
-    /// Claims one pending held message for `lease` before it is republished, so its copy
+    /// Marks one held message releasing for `lease` before it is republished, so its copy
     /// passes the gate even if it arrives before the release is marked; false if it is not
-    /// pending or another process holds a claim on it.
+    /// pending (or releasing with a lapsed lease) — decided, or another process has it.
     pub async fn claim_held(
         &self,
         event_id: &str,
@@ -240,15 +247,27 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_us();
         let query = sqlx::query(
-            "UPDATE held_messages SET claimed_until_us = $3 \
-             WHERE event_id = $1 AND kind = $2 AND status = 'pending' \
-               AND (claimed_until_us IS NULL OR claimed_until_us < $4)",
+            "UPDATE held_messages SET status = 'releasing', claimed_until_us = $3 \
+             WHERE event_id = $1 AND kind = $2 \
+               AND (status = 'pending' \
+                    OR (status = 'releasing' AND (claimed_until_us IS NULL OR claimed_until_us < $4)))",
         )
         .bind(event_id)
         .bind(kind.as_str())
         .bind(now + lease.whole_microseconds() as i64)
         .bind(now);
         Ok(self.write_one("claim_held", query).await? > 0)
+    }
+
+    /// Gives a claim back after its publish failed: pending again, to be released later.
+    pub async fn unclaim_held(&self, event_id: &str, kind: HeldKind) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE held_messages SET status = 'pending', claimed_until_us = NULL \
+             WHERE event_id = $1 AND kind = $2 AND status = 'releasing'",
+        )
+        .bind(event_id)
+        .bind(kind.as_str());
+        self.write_one("unclaim_held", query).await.map(|_| ())
     }
 
     /// Moves a pending scheduled message's due time (e.g. HR asks for a termination to take
@@ -276,7 +295,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "UPDATE held_messages SET status = $3, decided_by = $4, decided_at_us = $5 \
-             WHERE event_id = $1 AND kind = $2 AND status = 'pending'",
+             WHERE event_id = $1 AND kind = $2 AND status IN ('pending', 'releasing')",
         )
         .bind(event_id)
         .bind(kind.as_str())
@@ -301,11 +320,18 @@ impl Store {
             (HeldStatus::Discarded, Outcome::Discarded)
         };
         let now = now_us();
+        // A release completes a claim (`claim_held`); a discard takes only what is still
+        // pending, never a message whose copy is already out.
+        let from = if release {
+            "('pending', 'releasing')"
+        } else {
+            "('pending')"
+        };
         let mut tx = self.begin_write(OP).await?;
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "UPDATE held_messages SET status = $3, decided_by = $4, decided_at_us = $5 \
-             WHERE event_id = $1 AND kind = $2 AND status = 'pending'",
-        )
+             WHERE event_id = $1 AND kind = $2 AND status IN {from}"
+        ))
         .bind(&message.event_id)
         .bind(HeldKind::Staged.as_str())
         .bind(status.as_str())
@@ -343,7 +369,7 @@ impl Store {
         filter: &HeldFilter,
     ) -> Result<Vec<HeldMessage>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM held_messages WHERE kind = $1 AND status = 'pending' \
+            "SELECT {COLUMNS} FROM held_messages WHERE kind = $1 AND status IN ('pending', 'releasing') \
              AND ($2 = '' OR employee_id = $2) AND due_at_us >= $3 AND due_at_us <= $4 \
              ORDER BY due_at_us, sequence"
         ))
@@ -364,7 +390,7 @@ impl Store {
     ) -> Result<(u64, Option<OffsetDateTime>), StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(MIN(due_at_us), 0) AS first FROM held_messages \
-             WHERE kind = $1 AND status = 'pending'",
+             WHERE kind = $1 AND status IN ('pending', 'releasing')",
         )
         .bind(kind.as_str())
         .fetch_one(&self.pool)

@@ -207,6 +207,9 @@ pub struct Store {
     actor: Arc<str>,
     /// Shared by every handle on this pool (operator handles included).
     health: Arc<StoreHealth>,
+    /// An in-memory SQLite database lives only as long as its one connection, so a failed
+    /// write rolls back on it instead of closing it (see `writer`).
+    in_memory: bool,
 }
 
 impl fmt::Debug for Store {

@@ -11,8 +11,8 @@
 //! which works as soon as the file is writable again. `BEGIN`/`COMMIT` are plain
 //! statements here, so no transaction bookkeeping can go stale.
 //!
-//! Every failure also tells the store's [`StoreHealth`](super::health::StoreHealth), and
-//! every commit that succeeds clears it, so the worker knows when the store records again.
+//! Every failure also tells the store's [`StoreHealth`](super::health::StoreHealth); only
+//! the probe and a recorded event clear it (a commit that wrote nothing proves nothing).
 
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub(crate) struct Writer {
     conn: PoolConnection<Any>,
     op: &'static str,
     committed: bool,
+    /// False for an in-memory database, which dies with its connection.
+    discard_on_failure: bool,
     health: Arc<StoreHealth>,
 }
 
@@ -45,8 +47,14 @@ impl Store {
             conn,
             op,
             committed: false,
+            discard_on_failure: !self.in_memory,
             health: self.health.clone(),
         };
+        if self.in_memory {
+            // Whatever an earlier failed or cancelled write left open on the one
+            // connection; "no transaction is active" is the usual answer.
+            let _ = writer.conn.execute("ROLLBACK").await;
+        }
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -93,7 +101,9 @@ impl Writer {
 
     /// Turns a failed statement into the store's error; the connection will not be reused.
     pub(crate) fn fail(&mut self, source: sqlx::Error) -> StoreError {
-        self.conn.close_on_drop();
+        if self.discard_on_failure {
+            self.conn.close_on_drop();
+        }
         let error = StoreError::Query {
             op: self.op,
             source,
@@ -107,14 +117,13 @@ impl Writer {
         let done = self.conn.execute("COMMIT").await;
         done.map_err(|e| self.fail(e))?;
         self.committed = true;
-        self.health.wrote();
         Ok(())
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.committed && self.discard_on_failure {
             // Whatever state the transaction is in, a closed connection ends it.
             self.conn.close_on_drop();
         }

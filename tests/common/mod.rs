@@ -692,6 +692,12 @@ impl Harness {
 
     /// Starts `hrsync run` as a child process and waits until it consumes.
     pub async fn spawn_worker(&self, name: &str) -> WorkerProcess {
+        self.spawn_worker_with_env(name, &[]).await
+    }
+
+    /// [`Harness::spawn_worker`] with extra environment variables (`HRSYNC_*` overrides,
+    /// `RUST_LOG`).
+    pub async fn spawn_worker_with_env(&self, name: &str, env: &[(&str, &str)]) -> WorkerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -706,6 +712,7 @@ impl Harness {
             .args(["--config", config.to_str().unwrap(), "run"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("HRSYNC_CONFIG")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

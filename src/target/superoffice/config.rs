@@ -29,6 +29,15 @@ pub struct SuperOfficeConfig {
     /// removes licences) or `deleted_flag` (`Deleted = true` by the mapping).
     #[serde(default)]
     pub leaver: LeaverMode,
+    /// After SuperOffice rejects the credentials (401, 403, or 421 for the wrong tenant),
+    /// no call is made for this long: a retry loop would lock the integration user out.
+    /// The events wait meanwhile (parked), and apply once the credentials work.
+    #[schemars(with = "String")]
+    #[serde(
+        default = "SuperOfficeConfig::default_login_cooldown",
+        with = "humantime_serde"
+    )]
+    pub login_cooldown: Duration,
 }
 
 /// How SuperOffice leavers are retired.
@@ -86,6 +95,9 @@ impl SuperOfficeConfig {
     }
     fn default_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    fn default_login_cooldown() -> Duration {
+        Duration::from_secs(15 * 60)
     }
 
     pub fn validate(&self, prefix: &str, errors: &mut Vec<String>) {

@@ -57,6 +57,31 @@ pub fn get_user_by_name(user_name: &str) -> Result<PreparedRequest, TargetError>
     })
 }
 
+/// The AllUsers archive columns a user search reads back (superoffice-facts.md).
+pub const SEARCH_COLUMNS: &str = "associateDbId,userName,personEmail,isActive";
+
+/// `GET /api/v1/User?$select=…&$filter=column eq 'value'`: users whose archive `column`
+/// equals `value` (an OData string literal, single quotes doubled).
+pub fn find_users(column: &str, value: &str) -> Result<PreparedRequest, TargetError> {
+    if value.chars().any(char::is_control) {
+        return Err(TargetError::permanent(
+            "invalid_id",
+            format!("{column}: control characters cannot be searched for"),
+        ));
+    }
+    let mut url = reqwest::Url::parse("http://target/api/v1/User").expect("static URL");
+    let literal = value.replace('\'', "''");
+    url.query_pairs_mut()
+        .append_pair("$select", SEARCH_COLUMNS)
+        .append_pair("$filter", &format!("{column} eq '{literal}'"));
+    Ok(PreparedRequest {
+        method: http::Method::GET,
+        path: format!("{}?{}", url.path(), url.query().unwrap_or_default()),
+        content_type: "application/json",
+        body: String::new(),
+    })
+}
+
 /// `PATCH /api/v1/User/{id}` with a JSON Patch document.
 pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {

@@ -2,7 +2,9 @@
 //! most 10 calls/s and may stop apps that exceed it), read → JSON Patch with `test` ops,
 //! re-read and retry on 409.
 
-use super::request_builder::{get_user, get_user_by_name, make_retired, patch_ops, patch_user};
+use super::request_builder::{
+    find_users, get_user, get_user_by_name, make_retired, patch_ops, patch_user,
+};
 use super::{LeaverMode, SuperOfficeConfig};
 use crate::config::Secret;
 use crate::event::Action;
@@ -15,6 +17,19 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// At most `per_second` calls in any one second, bursts included: one call every
+/// 1/`per_second` s and no burst allowance. (A quota of `per_second` with a burst of as
+/// many lets a full burst at the end of one second meet the refill of the next: up to
+/// twice the limit in one calendar second, and SuperOffice may stop an app for that.)
+fn call_quota(per_second: NonZeroU32) -> Quota {
+    let spacing = Duration::from_secs(1) / per_second.get();
+    Quota::with_period(spacing)
+        .expect("a positive period")
+        .allow_burst(NonZeroU32::MIN)
+}
 
 /// Read-patch rounds before a conflicting concurrent editor is reported as transient.
 const CONFLICT_ROUNDS: usize = 3;
@@ -26,6 +41,9 @@ pub struct SuperOfficeTarget {
     http: Client,
     limiter: DefaultDirectRateLimiter,
     leaver: LeaverMode,
+    login_cooldown: Duration,
+    /// Since when and why calls are suspended after the credentials were rejected.
+    suspended: Mutex<Option<(Instant, String)>>,
 }
 
 impl SuperOfficeTarget {
@@ -40,13 +58,39 @@ impl SuperOfficeTarget {
             authorization,
             app_token,
             http: http_client::client(config.timeout),
-            limiter: RateLimiter::direct(Quota::per_second(per_second)),
+            limiter: RateLimiter::direct(call_quota(per_second)),
             leaver: config.leaver,
+            login_cooldown: config.login_cooldown,
+            suspended: Mutex::new(None),
         }
+    }
+
+    /// Why calls are suspended, while the cooldown after a rejection runs.
+    fn suspension(&self) -> Option<String> {
+        self.suspended
+            .lock()
+            .expect("lock poisoned")
+            .as_ref()
+            .filter(|(since, _)| since.elapsed() < self.login_cooldown)
+            .map(|(_, why)| why.clone())
+    }
+
+    fn suspend(&self, why: String) {
+        tracing::error!(
+            target_api = "superoffice",
+            base_url = %self.base_url,
+            reason = %why,
+            cooldown_secs = self.login_cooldown.as_secs(),
+            "SuperOffice rejected the credentials; no further calls until the cooldown ends"
+        );
+        *self.suspended.lock().expect("lock poisoned") = Some((Instant::now(), why));
     }
 
     /// Sends one call; the event id goes along as `X-Correlation-Id` for tracing.
     async fn send(&self, request: PreparedRequest, event_id: &str) -> Result<Answer, TargetError> {
+        if let Some(why) = self.suspension() {
+            return Err(TargetError::config("calls_suspended", why));
+        }
         self.limiter.until_ready().await;
         let mut builder = self
             .http
@@ -65,7 +109,20 @@ impl SuperOfficeTarget {
                 .header("Content-Type", request.content_type)
                 .body(request.body);
         }
-        http_client::send(builder).await
+        let answer = http_client::send(builder).await?;
+        if matches!(answer.status.as_u16(), 401 | 403 | 421) {
+            let why = format!(
+                "SuperOffice answered HTTP {} ({}): check targets.superoffice.auth, app_token and base_url",
+                answer.status.as_u16(),
+                answer.status.canonical_reason().unwrap_or("refused"),
+            );
+            self.suspend(why.clone());
+            return Err(TargetError::config(
+                format!("http_{}", answer.status.as_u16()),
+                why,
+            ));
+        }
+        Ok(answer)
     }
 
     /// Retires or un-retires through the MakeRetired agent.
@@ -155,28 +212,61 @@ impl Target for SuperOfficeTarget {
         ))
     }
 
-    /// By user name, then by e-mail (SuperOffice user names are often the e-mail).
+    /// By user name (`GET /api/v1/User/{userName}`), then by e-mail through the documented
+    /// search over the AllUsers archive (`$filter=personEmail eq '…'`). Several users with
+    /// the e-mail is an error, never a guess.
     async fn lookup(
         &self,
         hints: &LookupHints,
         event_id: &str,
     ) -> Result<Option<String>, TargetError> {
-        for name in [&hints.username, &hints.email].into_iter().flatten() {
+        if let Some(name) = &hints.username {
             let answer = self.send(get_user_by_name(name)?, event_id).await?;
-            if answer.status == StatusCode::NOT_FOUND {
-                continue;
-            }
-            if !answer.status.is_success() {
+            if answer.status.is_success() {
+                let user: Value = serde_json::from_str(&answer.body).map_err(|e| {
+                    TargetError::transient("bad_response", format!("User is not JSON: {e}"))
+                })?;
+                if let Some(id) = user.get("AssociateId").and_then(Value::as_i64) {
+                    return Ok(Some(id.to_string()));
+                }
+            } else if answer.status != StatusCode::NOT_FOUND {
                 return Err(answer.status_error());
             }
-            let user: Value = serde_json::from_str(&answer.body).map_err(|e| {
-                TargetError::transient("bad_response", format!("User is not JSON: {e}"))
-            })?;
-            if let Some(id) = user.get("AssociateId").and_then(Value::as_i64) {
-                return Ok(Some(id.to_string()));
-            }
         }
-        Ok(None)
+        let Some(email) = &hints.email else {
+            return Ok(None);
+        };
+        let answer = self
+            .send(find_users("personEmail", email)?, event_id)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(answer.status_error());
+        }
+        let found: Value = serde_json::from_str(&answer.body).map_err(|e| {
+            TargetError::transient("bad_response", format!("User search is not JSON: {e}"))
+        })?;
+        let ids: Vec<String> = found
+            .get("value")
+            .and_then(Value::as_array)
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|row| row.get("associateDbId"))
+                    .map(|id| id.to_string().trim_matches('"').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match ids.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            _ => Err(TargetError::permanent(
+                "ambiguous",
+                format!("{} users have that e-mail", ids.len()),
+            )),
+        }
+    }
+
+    fn config_problem(&self) -> Option<String> {
+        self.suspension()
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
@@ -204,5 +294,41 @@ impl Target for SuperOfficeTarget {
             requests.push(patch_user(&change.account_id, &ops)?);
         }
         Ok(requests)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_quota;
+    use governor::clock::FakeRelativeClock;
+    use governor::RateLimiter;
+    use std::num::NonZeroU32;
+    use std::time::Duration;
+
+    #[test]
+    fn never_more_than_the_limit_in_any_one_second_even_in_bursts() {
+        let clock = FakeRelativeClock::default();
+        let limiter =
+            RateLimiter::direct_with_clock(call_quota(NonZeroU32::new(10).unwrap()), clock.clone());
+        // A caller trying every millisecond for five seconds: bursts all the way.
+        let mut allowed = Vec::new();
+        for ms in 0..5_000u64 {
+            if limiter.check().is_ok() {
+                allowed.push(ms);
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        let most_in_a_second = allowed
+            .iter()
+            .map(|start| {
+                allowed
+                    .iter()
+                    .filter(|t| **t >= *start && **t < start + 1000)
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(most_in_a_second, 10, "{allowed:?}");
+        assert!(allowed.len() >= 49, "still 10 a second: {}", allowed.len());
     }
 }
