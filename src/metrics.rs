@@ -54,6 +54,9 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     /// 1 while the state store records; 0 while events wait for it (nothing is applied).
     pub store_recording: IntGauge,
+    /// 1 while the broker cannot be used until its configuration is fixed (TLS
+    /// certificate, credentials).
+    pub broker_config_problem: IntGauge,
 }
 
 impl Metrics {
@@ -201,6 +204,11 @@ impl Metrics {
         )
         .expect("valid metric");
         store_recording.set(1);
+        let broker_config_problem = IntGauge::new(
+            "hrsync_broker_config_problem",
+            "1 while the broker cannot be used until its configuration is fixed (TLS certificate, credentials)",
+        )
+        .expect("valid metric");
         let unlinked = IntCounterVec::new(
             Opts::new(
                 "hrsync_unlinked_leavers_total",
@@ -213,6 +221,7 @@ impl Metrics {
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(store_errors.clone()),
             Box::new(store_recording.clone()),
+            Box::new(broker_config_problem.clone()),
             Box::new(breaker_open.clone()),
             Box::new(scheduled_pending.clone()),
             Box::new(scheduled_next_due.clone()),
@@ -259,6 +268,7 @@ impl Metrics {
             unlinked,
             store_errors,
             store_recording,
+            broker_config_problem,
         }
     }
 

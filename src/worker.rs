@@ -65,7 +65,9 @@ pub fn build_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn Target>>> {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("targets.vault.password")?;
-        targets.push(Arc::new(VaultTarget::new(vault.clone(), password)));
+        targets.push(Arc::new(
+            VaultTarget::new(vault.clone(), password).map_err(anyhow::Error::msg)?,
+        ));
     }
     if let Some(sitevault) = config.targets.sitevault.as_ref().filter(|c| c.enabled) {
         let password = sitevault
@@ -73,7 +75,9 @@ pub fn build_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn Target>>> {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("targets.sitevault.password")?;
-        targets.push(Arc::new(SiteVaultTarget::new(sitevault.clone(), password)));
+        targets.push(Arc::new(
+            SiteVaultTarget::new(sitevault.clone(), password).map_err(anyhow::Error::msg)?,
+        ));
     }
     if let Some(superoffice) = config.targets.superoffice.as_ref().filter(|c| c.enabled) {
         let authorization = superoffice
@@ -88,11 +92,10 @@ pub fn build_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn Target>>> {
             .transpose()
             .map_err(anyhow::Error::msg)
             .context("targets.superoffice.app_token")?;
-        targets.push(Arc::new(SuperOfficeTarget::new(
-            superoffice,
-            authorization,
-            app_token,
-        )));
+        targets.push(Arc::new(
+            SuperOfficeTarget::new(superoffice, authorization, app_token)
+                .map_err(anyhow::Error::msg)?,
+        ));
     }
     Ok(targets)
 }

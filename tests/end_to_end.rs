@@ -161,46 +161,119 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
 #[tokio::test]
 async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
     let h = Harness::start().await;
-    h.seed_person(
-        "org_full__v",
-        &[
-            ("US-NC-0002", "study_team__v"),
-            ("US-TX-0001", "study_team__v"),
-        ],
-    )
-    .await;
+    // The joiner hrsync applied before: a CRA at two sites.
+    let mut joiner = joiner();
+    joiner["data"]["sites"] = json!(["US-NC-0002", "US-TX-0001"]);
+    h.publish(&joiner).await;
+    h.wait_for_writes("sitevault", "PUT", 1).await;
+    h.wait_idle().await;
     let event = mover();
     h.publish(&event).await;
 
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
-    assert_vault_call(&vault[0], "/api/v24.1/objects/users/25001", &event);
-    let fields = form(&vault[0]);
+    let vault = h.wait_for_writes("vault", "PUT", 2).await;
+    assert_vault_call(&vault[1], "/api/v24.1/objects/users/25001", &event);
+    let fields = form(&vault[1]);
     assert!(fields.contains(&(
         "user_title__v".into(),
         "Senior Clinical Research Associate".into()
     )));
     assert!(
         !fields.iter().any(|(k, _)| k == "domain_active__v"),
-        "a mover does not touch activation"
+        "the user is active already: the mover asserts it, nothing to write"
     );
 
-    // Assignments recomputed: the unchanged org block is not re-sent, the new site is
-    // added, and the site no longer held is set to no_access__v.
-    let sitevault = h.wait_for_writes("sitevault", "PUT", 1).await;
+    // Assignments recomputed against what hrsync applied (SiteVault has no read): the
+    // unchanged org block is not re-sent, the new site is added with the role's add-ons,
+    // and the site no longer held is set to no_access__v.
+    let sitevault = h.wait_for_writes("sitevault", "PUT", 2).await;
     assert_eq!(
-        body_json(&sitevault[0]),
+        body_json(&sitevault[1]),
         json!({"is_investigator": false, "assignments": {"site_assignments": [
-            {"site_usn": "US-NC-0002", "system_role_id": "regulatory__v"},
-            {"site_usn": "US-CA-0007", "system_role_id": "regulatory__v"},
+            {"site_usn": "US-NC-0002", "system_role_id": "regulatory__v", "addons": ["site_profiles__v"]},
+            {"site_usn": "US-CA-0007", "system_role_id": "regulatory__v", "addons": ["site_profiles__v"]},
             {"site_usn": "US-TX-0001", "system_role_id": "no_access__v"}
         ]}})
     );
+    assert!(
+        h.requests("sitevault")
+            .await
+            .iter()
+            .all(|r| r["method"] != "GET"),
+        "no undocumented read of the person"
+    );
 
-    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
-    assert_superoffice_patch(&patches[0]);
-    let set = replaced(&body_json(&patches[0]));
+    let patches = h.wait_for_writes("superoffice", "PATCH", 2).await;
+    assert_superoffice_patch(&patches[1]);
+    let set = replaced(&body_json(&patches[1]));
     assert_eq!(set["/Person/Title"], "Senior Clinical Research Associate");
     assert_eq!(set["/UserGroup"]["Value"], "Regulatory Affairs");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sitevault_add_ons_come_from_the_mapping_and_survive_movers_with_the_same_roles() {
+    let h = Harness::start().await;
+    let mut joiner = joiner();
+    joiner["data"]["roles"] = json!(["site_admin"]);
+    h.publish(&joiner).await;
+    let first = h.wait_for_writes("sitevault", "PUT", 1).await;
+    // The first write is the whole mapped state, add-ons included.
+    assert_eq!(
+        body_json(&first[0])["assignments"],
+        json!({
+            "org_assignment": {"org_id": "V42000000001001", "system_role_id": "org_admin__v",
+                               "addons": ["org_patients__v"]},
+            "site_assignments": [{"site_usn": "US-NC-0002", "system_role_id": "regulatory__v",
+                                  "addons": ["site_budgets__v", "site_profiles__v"]}]
+        })
+    );
+    h.wait_idle().await;
+    // Two movers with the same roles (a new title, then a new department): SiteVault's
+    // blocks are unchanged, so nothing is sent and the add-ons stay.
+    for (sequence, title) in [(2, "Site Lead"), (3, "Senior Site Lead")] {
+        let mut mover = joiner.clone();
+        mover["id"] = json!(new_id());
+        mover["type"] = json!("hr.employee.mover");
+        mover["sequence"] = json!(sequence);
+        mover["data"]["person"]["title"] = json!(title);
+        h.publish(&mover).await;
+    }
+    h.wait_for_writes("vault", "PUT", 3).await;
+    h.wait_idle().await;
+    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
+    let person = h.user("sitevault", "V0B000000001001").await;
+    assert_eq!(
+        person["assignments"]["org_assignment"]["addons"],
+        json!(["org_patients__v"])
+    );
+    let site = person["assignments"]["site_assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["site_usn"] == "US-NC-0002")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        site["addons"],
+        json!(["site_budgets__v", "site_profiles__v"])
+    );
+    // A change of role sends the block with exactly the new role's add-ons.
+    let mut mover = joiner.clone();
+    mover["id"] = json!(new_id());
+    mover["type"] = json!("hr.employee.mover");
+    mover["sequence"] = json!(4);
+    mover["data"]["roles"] = json!(["study_coordinator"]);
+    h.publish(&mover).await;
+    let writes = h.wait_for_writes("sitevault", "PUT", 2).await;
+    assert_eq!(
+        body_json(&writes[1])["assignments"],
+        json!({
+            "org_assignment": {"org_id": "V42000000001001", "system_role_id": "org_full__v",
+                               "addons": ["org_patients__v"]},
+            "site_assignments": [{"site_usn": "US-NC-0002", "system_role_id": "study_team__v",
+                                  "addons": ["site_patients__v"]}]
+        })
+    );
     h.stop().await;
 }
 

@@ -219,6 +219,8 @@ async fn an_expired_vault_session_means_one_new_login_and_success() {
     let mut second = mover();
     second["sequence"] = json!(5);
     second["data"]["person"]["title"] = json!("Lead CRA");
+    // A new site too, so SiteVault has something to write (and a session to renew).
+    second["data"]["sites"] = json!(["US-NC-0002", "US-TX-0001", "US-CA-0007"]);
     h.publish(&second).await;
     let puts = h.wait_for_writes("vault", "PUT", 2).await;
     assert_eq!(puts[1]["status"], 200);
@@ -310,7 +312,7 @@ async fn transient_failures_wait_in_the_delayed_retry_queue_then_are_dead_letter
     );
     h.wait_idle().await;
     // 2 in-process attempts in each of 3 deliveries (the first and 2 delayed rounds).
-    assert_eq!(h.writes("sitevault", "GET").await.len(), 6);
+    assert_eq!(h.writes("sitevault", "PUT").await.len(), 6);
     // The other targets were applied once, on the first delivery, and not again.
     assert_eq!(h.writes("vault", "PUT").await.len(), 1);
     assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);

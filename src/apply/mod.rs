@@ -49,6 +49,10 @@ const CIRCUIT_OPEN: &str = "circuit_open";
 pub struct Applier {
     targets: Vec<Arc<dyn Target>>,
     breakers: HashMap<TargetKind, Breaker>,
+    /// The last configuration error each target answered with (a TLS certificate, refused
+    /// credentials), until it answers without one: for `/readyz` and the gauge, beside
+    /// what the target client itself knows (`Target::config_problem`).
+    config_errors: HashMap<TargetKind, std::sync::Mutex<Option<String>>>,
     mapper: Mapper,
     retry: RetryConfig,
     store: Store,
@@ -90,9 +94,14 @@ impl Applier {
                 .with_label_values(&[target.kind().as_str()])
                 .set(0);
         }
+        let config_errors = targets
+            .iter()
+            .map(|t| (t.kind(), std::sync::Mutex::new(None)))
+            .collect();
         Applier {
             targets,
             breakers,
+            config_errors,
             mapper,
             retry,
             store,
@@ -205,6 +214,15 @@ impl Applier {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Why `target` cannot be used until its configuration is fixed, if it cannot.
+    pub fn config_problem(&self, target: &dyn Target) -> Option<String> {
+        target.config_problem().or_else(|| {
+            self.config_errors
+                .get(&target.kind())
+                .and_then(|slot| slot.lock().expect("lock poisoned").clone())
+        })
     }
 
     /// Targets whose breaker is not closed, for `/readyz`.
@@ -474,10 +492,20 @@ impl Applier {
             .target_latency
             .with_label_values(&[label])
             .observe(started.elapsed().as_secs_f64());
+        if let Some(slot) = self.config_errors.get(&kind) {
+            let mut slot = slot.lock().expect("lock poisoned");
+            match &attempted.result {
+                Err(e) if e.class == ErrorClass::Config => {
+                    *slot = Some(format!("{}: {}", e.code, e.detail));
+                }
+                Ok(_) => *slot = None,
+                Err(_) => {}
+            }
+        }
         self.metrics
             .target_config_problem
             .with_label_values(&[label])
-            .set(i64::from(target.config_problem().is_some()));
+            .set(i64::from(self.config_problem(target).is_some()));
         if let Some(remaining) = target.rate_limit_remaining() {
             self.metrics
                 .vault_burst_remaining

@@ -7,8 +7,10 @@
 
 pub mod reference;
 mod secret;
+pub mod tls;
 
 pub use secret::{Secret, SecretSource};
+pub use tls::TlsConfig;
 
 use crate::mapping::MappingConfig;
 use crate::target::sitevault::SiteVaultConfig;
@@ -133,7 +135,7 @@ pub struct RabbitMqConfig {
     /// Where dead letters are published (fanout), with the reason in headers.
     #[serde(default = "RabbitMqConfig::default_dead_letter_exchange")]
     pub dead_letter_exchange: String,
-    /// The durable quorum queue holding dead letters (`hrsync dlq list`).
+    /// The durable classic queue holding dead letters (`hrsync dlq list`).
     #[serde(default = "RabbitMqConfig::default_dead_letter_queue")]
     pub dead_letter_queue: String,
     /// Unacknowledged messages the broker hands over at once.
@@ -161,6 +163,9 @@ pub struct RabbitMqConfig {
         with = "humantime_serde"
     )]
     pub reconnect_max_delay: Duration,
+    /// TLS for `amqps://` URLs: a private CA, a client certificate for mutual TLS.
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl RabbitMqConfig {
@@ -561,6 +566,7 @@ impl Config {
         if rabbit.prefetch == 0 {
             errors.push("rabbitmq.prefetch: must be at least 1".into());
         }
+        rabbit.tls.validate("rabbitmq.tls", errors);
         if usize::from(rabbit.prefetch) < self.worker.concurrency {
             errors.push(format!(
                 "rabbitmq.prefetch: {} is below worker.concurrency {}; workers would idle",

@@ -196,3 +196,31 @@ fn a_log_level_that_would_silence_all_logging_is_refused() {
         assert!(Config::from_toml(&text).is_ok(), "{good:?}");
     }
 }
+
+#[test]
+fn tls_files_are_read_and_checked_at_start_naming_the_key() {
+    let with = |tls: &str| {
+        shipped_text().replace(
+            "reconnect_max_delay = \"30s\"",
+            &format!("reconnect_max_delay = \"30s\"\ntls = {tls}"),
+        )
+    };
+    let missing = Config::from_toml(&with(r#"{ ca_file = "/nonexistent/ca.pem" }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("rabbitmq.tls.ca_file: cannot read"),
+        "{missing}"
+    );
+    let not_pem = Config::from_toml(&with(r#"{ ca_file = "Cargo.toml" }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(not_pem.contains("rabbitmq.tls.ca_file"), "{not_pem}");
+    let half = Config::from_toml(&with(r#"{ cert_file = "Cargo.toml" }"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        half.contains("rabbitmq.tls.key_file: needed with cert_file"),
+        "{half}"
+    );
+}

@@ -21,6 +21,9 @@ use std::sync::Arc;
 /// Liveness and readiness facts shared between the consumer and the probes.
 pub struct Health {
     consuming: AtomicBool,
+    /// Why the broker cannot be used until an operator acts (a certificate it refuses or
+    /// cannot verify, refused credentials).
+    broker_problem: std::sync::Mutex<Option<String>>,
     applier: Arc<Applier>,
 }
 
@@ -28,6 +31,7 @@ impl Health {
     pub fn new(applier: Arc<Applier>) -> Self {
         Health {
             consuming: AtomicBool::new(false),
+            broker_problem: std::sync::Mutex::new(None),
             applier,
         }
     }
@@ -40,6 +44,14 @@ impl Health {
         self.consuming.load(Ordering::Relaxed)
     }
 
+    pub fn set_broker_problem(&self, problem: Option<String>) {
+        *self.broker_problem.lock().expect("lock poisoned") = problem;
+    }
+
+    pub fn broker_problem(&self) -> Option<String> {
+        self.broker_problem.lock().expect("lock poisoned").clone()
+    }
+
     /// Why the state store cannot record now, if it cannot.
     pub fn store_problem(&self) -> Option<String> {
         self.applier.store().health().problem()
@@ -50,7 +62,11 @@ impl Health {
         self.applier
             .targets()
             .iter()
-            .filter_map(|t| t.config_problem().map(|why| (t.kind().to_string(), why)))
+            .filter_map(|t| {
+                self.applier
+                    .config_problem(t.as_ref())
+                    .map(|why| (t.kind().to_string(), why))
+            })
             .collect()
     }
 }
@@ -86,6 +102,7 @@ async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
     let problems = state.health.target_problems();
     let store = state.health.store_problem();
     let ready = consuming && problems.is_empty() && store.is_none();
+    // (A broker problem means not consuming: it is shown, and `consuming` says the rest.)
     let status = if ready {
         StatusCode::OK
     } else {
@@ -107,6 +124,7 @@ async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
         Json(json!({
             "ready": ready,
             "consuming": consuming,
+            "broker_problem": state.health.broker_problem(),
             "store_problem": store,
             "target_problems": targets,
             "breakers_not_closed": breakers,

@@ -83,12 +83,24 @@ fn first_lookup(
     })
 }
 
-/// `site_assignments(sites, role)`: one SiteVault site block per USN, all with `role`.
-fn site_assignments(sites: Value, role: Value) -> Result<Value, Error> {
+/// `site_assignments(sites, role[, addons])`: one SiteVault site block per USN, all with
+/// `role` and, when given, the add-on list `addons` (SiteVault removes the add-ons a sent
+/// block omits, so they belong to the mapping).
+fn site_assignments(sites: Value, role: Value, addons: Option<Value>) -> Result<Value, Error> {
+    let addons: Vec<String> = match addons {
+        Some(list) if !list.is_undefined() && !list.is_none() => {
+            list.try_iter()?.map(|addon| addon.to_string()).collect()
+        }
+        _ => Vec::new(),
+    };
     let blocks: Vec<serde_json::Value> = sites
         .try_iter()?
         .map(|site| {
-            serde_json::json!({ "site_usn": site.to_string(), "system_role_id": role.to_string() })
+            serde_json::json!({
+                "site_usn": site.to_string(),
+                "system_role_id": role.to_string(),
+                "addons": addons,
+            })
         })
         .collect();
     Ok(Value::from_serialize(blocks))

@@ -54,8 +54,10 @@ fn a_joiner_gets_sitevault_assignments_from_roles_and_sites() {
         Value::Object(fields),
         json!({
             "assignments": {
-                "org_assignment": {"org_id": "V42000000001001", "system_role_id": "org_full__v"},
-                "site_assignments": [{"site_usn": "US-NC-0002", "system_role_id": "study_team__v"}]
+                // A CRA has no add-ons in the shipped tables: the lists say so (and are left
+                // out of what is sent).
+                "org_assignment": {"org_id": "V42000000001001", "system_role_id": "org_full__v", "addons": []},
+                "site_assignments": [{"site_usn": "US-NC-0002", "system_role_id": "study_team__v", "addons": []}]
             },
             "is_investigator": false
         })

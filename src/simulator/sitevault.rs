@@ -4,8 +4,9 @@
 //! one, each site assignment replaces the stored one for its USN (others are kept), each
 //! study assignment replaces the one with its `id`; an add-on not repeated is gone.
 //!
-//! Simulator extension (not in Veeva's API): `GET` on the same path returns the stored
-//! person with its assignments, so tests can check the result of an edit.
+//! Veeva documents no call that reads a person back, so the simulator answers a `GET` on
+//! that path as the real API answers an unsupported method (tests read the stored person
+//! through the `/_sim` control plane instead).
 //! Simulator choice: a person belongs to one organization; an `org_id` other than the
 //! stored one is refused with INVALID_DATA.
 
@@ -51,7 +52,6 @@ pub(crate) fn handle(state: &mut State, config: &SimulatorConfig, request: &ApiR
         (["app", "sitevault", "useradmin", "persons", id], &Method::PUT) => {
             edit_person(state, request, id)
         }
-        (["app", "sitevault", "useradmin", "persons", id], &Method::GET) => get_person(state, id),
         (["app", "sitevault", "useradmin", "persons", _], method) => Reply::vault_failure(
             "METHOD_NOT_SUPPORTED",
             format!("Method {method} is not supported for {}", request.path),
@@ -69,13 +69,6 @@ fn invalid(message: impl Into<String>) -> Reply {
 
 fn unknown_person(id: &str) -> Reply {
     invalid(format!("Invalid personId [{id}]"))
-}
-
-fn get_person(state: &State, id: &str) -> Reply {
-    match state.sitevault_persons.get(id) {
-        Some(person) => Reply::vault_success(json!({ "data": person })),
-        None => unknown_person(id),
-    }
 }
 
 /// A validated edit request.

@@ -404,9 +404,13 @@ async fn sitevault_replaces_per_block() {
     });
     h.vault_json(&s, PERSON, &second).await;
 
-    let person = h.vault_get(&s, PERSON).await;
-    let a = &person["data"]["assignments"];
-    assert_eq!(person["data"]["is_investigator"], true);
+    // Veeva documents no read of a person: the API refuses it, the control plane shows it.
+    let refused = h.vault_get(&s, PERSON).await;
+    assert_eq!(refused["responseStatus"], "FAILURE");
+    assert_eq!(refused["errors"][0]["type"], "METHOD_NOT_SUPPORTED");
+    let person = h.sim_get("/_sim/users/sitevault/V0B000000001001").await;
+    let a = &person["assignments"];
+    assert_eq!(person["is_investigator"], true);
     assert_eq!(
         a["org_assignment"],
         json!({"org_id": "V42000000001001", "system_role_id": "org_no_access__v"}),
@@ -610,13 +614,13 @@ async fn status_fault_applies_n_times_then_clears() {
 async fn failure_latency_and_clear_faults() {
     let h = start().await;
     let s = h.login().await;
-    h.fault(json!({"target": "sitevault", "kind": "failure", "failure_type": "RACE_CONDITION"}))
+    h.fault(json!({"target": "vault", "kind": "failure", "failure_type": "RACE_CONDITION"}))
         .await;
     h.fault(json!({"target": "any", "kind": "latency", "latency_ms": 1}))
         .await;
-    let reply = h.vault_get(&s, PERSON).await;
+    let reply = h.vault_get(&s, "/objects/users/25001").await;
     assert_eq!(reply["errors"][0]["type"], "RACE_CONDITION");
-    let reply = h.vault_get(&s, PERSON).await;
+    let reply = h.vault_get(&s, "/objects/users/25001").await;
     assert_eq!(reply["responseStatus"], "SUCCESS");
     assert_eq!(h.sim_get("/_sim/faults").await.as_array().unwrap().len(), 1);
     let cleared = h.client.delete(h.url("/_sim/faults")).send().await.unwrap();

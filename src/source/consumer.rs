@@ -72,7 +72,17 @@ impl Consumer {
                     self.set_consuming(false);
                     let healthy = consuming_since
                         .is_some_and(|since: Instant| since.elapsed() >= Reconnect::HEALTHY);
-                    let delay = backoff.after_session(healthy);
+                    let mut delay = backoff.after_session(healthy);
+                    if let Some(why) = config_problem(&e) {
+                        // Retrying fast changes nothing: an operator must act. Try seldom,
+                        // and say so where operators look.
+                        delay = self.rabbitmq.reconnect_max_delay;
+                        if self.health.broker_problem().as_deref() != Some(why.as_str()) {
+                            tracing::error!(problem = %why, retry_in_ms = delay.as_millis() as u64, "RabbitMQ cannot be used until its configuration is fixed");
+                        }
+                        self.health.set_broker_problem(Some(why));
+                        self.metrics.broker_config_problem.set(1);
+                    }
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ session ended; reconnecting");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -145,6 +155,8 @@ impl Consumer {
         }
         self.set_consuming(true);
         *consuming_since = Some(Instant::now());
+        self.health.set_broker_problem(None);
+        self.metrics.broker_config_problem.set(0);
         tracing::info!(queue = %self.rabbitmq.queue, prefetch = self.rabbitmq.prefetch, "consuming");
 
         let result = loop {
@@ -381,6 +393,18 @@ impl Consumer {
             ),
         }
     }
+}
+
+/// Why a broker error needs an operator rather than a reconnect: a TLS certificate the
+/// broker refuses or that does not chain to a trusted CA (`rabbitmq.tls`), or refused
+/// credentials.
+fn config_problem(error: &lapin::Error) -> Option<String> {
+    if let Some(why) = crate::config::tls::is_certificate_error(error) {
+        return Some(format!("TLS: {why} (rabbitmq.tls)"));
+    }
+    let text = error.to_string();
+    (text.contains("ACCESS_REFUSED") || text.contains("access refused"))
+        .then(|| "the broker refused the credentials (rabbitmq.username, rabbitmq.password)".into())
 }
 
 /// The wait before reconnecting to the broker. It doubles while sessions fail before they

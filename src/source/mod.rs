@@ -25,7 +25,7 @@ use crate::config::{RabbitMqConfig, Secret};
 use crate::event::{self, Envelope, HrEvent, InvalidEvent};
 use lapin::message::Delivery;
 use lapin::uri::{AMQPUri, AMQPUserInfo};
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Connect, Connection, ConnectionProperties};
 
 /// Resolves the configured password and connects (for the operator commands).
 pub async fn connect_configured(config: &RabbitMqConfig, name: &str) -> anyhow::Result<Connection> {
@@ -55,7 +55,16 @@ pub async fn connect(
         password: password.expose().to_string(),
     };
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect_uri(uri, properties).await
+    let tls = config
+        .tls
+        .load("rabbitmq.tls")
+        .map_err(|errors| lapin::Error::from(std::io::Error::other(errors.join("; "))))?;
+    uri.connect_with_config(
+        properties,
+        tls.for_amqp(),
+        lapin::runtime::default_runtime()?,
+    )
+    .await
 }
 
 /// Decodes a delivery as an HR event, reading its content type and headers as the

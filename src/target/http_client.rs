@@ -2,18 +2,24 @@
 //! and reading an answer into status, headers and text with transport errors classified.
 
 use super::TargetError;
+use crate::config::TlsConfig;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use std::time::Duration;
 
-/// Builds a client with a request timeout and an identifying user agent.
-pub fn client(timeout: Duration) -> Client {
-    Client::builder()
+/// Builds a client with a request timeout, an identifying user agent and the target's TLS
+/// settings (checked when the configuration was validated).
+pub fn client(timeout: Duration, tls: &TlsConfig, prefix: &str) -> Result<Client, String> {
+    let files = tls.load(prefix).map_err(|errors| errors.join("; "))?;
+    let builder = Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("hrsync/", env!("CARGO_PKG_VERSION")));
+    files
+        .for_http(builder)
+        .map_err(|why| format!("{prefix}: {why}"))?
         .build()
-        .expect("the HTTP client configuration is static and valid")
+        .map_err(|e| format!("{prefix}: cannot build the HTTP client: {e}"))
 }
 
 /// An HTTP answer read in full.

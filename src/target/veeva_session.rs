@@ -46,16 +46,17 @@ pub struct VeevaSession {
 }
 
 impl VeevaSession {
-    pub fn new(config: VaultConfig, password: Secret) -> Self {
-        let http = http_client::client(config.timeout);
-        VeevaSession {
+    /// `prefix` names the configuration section in errors (`targets.vault`).
+    pub fn new(config: VaultConfig, password: Secret, prefix: &str) -> Result<Self, String> {
+        let http = http_client::client(config.timeout, &config.tls, &format!("{prefix}.tls"))?;
+        Ok(VeevaSession {
             config,
             password,
             http,
             session: tokio::sync::Mutex::new(None),
             locked: Mutex::new(None),
             burst_remaining: AtomicI64::new(-1),
-        }
+        })
     }
 
     pub fn config(&self) -> &VaultConfig {

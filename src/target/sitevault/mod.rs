@@ -7,7 +7,7 @@
 mod request_builder;
 mod service;
 
-pub use request_builder::{changed_body, edit_person, retrieve_person};
+pub use request_builder::{changed_body, edit_person};
 pub use service::SiteVaultTarget;
 
 /// A SiteVault is a Vault with the SiteVault application: same connection settings.

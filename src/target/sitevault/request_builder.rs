@@ -1,9 +1,14 @@
 //! Change → SiteVault requests. The mapped fields are the Edit User body's top-level keys
 //! (`is_investigator`, `assignments`, …).
 //!
-//! SiteVault replaces each org/site block it receives, so only blocks that differ from the
-//! person's current ones are sent — and a site the person holds but the new assignment no
-//! longer lists is sent as `no_access__v`, so a mover or leaver really loses it.
+//! SiteVault documents no call that reads a person back, so changes are diffed against
+//! what hrsync last applied (the state store), as Vault bulk mode does; the first write
+//! for a person sends the whole mapped state. SiteVault replaces each org/site block it
+//! receives — and removes the add-ons a sent block omits — so a block whose mapped content
+//! is unchanged is not sent, a block that is sent carries exactly the mapped add-ons, and
+//! a site applied before but no longer listed is sent as `no_access__v`, so a mover or
+//! leaver really loses it. Empty `addons` lists are left out ("do not include if not
+//! applicable", Edit User).
 
 use crate::target::{id, Change, PreparedRequest, TargetError};
 use serde_json::{json, Map, Value};
@@ -15,16 +20,6 @@ fn person_path(api_version: &str, change: &Change) -> Result<String, TargetError
     Ok(format!(
         "/api/{api_version}/app/sitevault/useradmin/persons/{person_id}"
     ))
-}
-
-/// `GET …/persons/{personId}`: the person's current assignments.
-pub fn retrieve_person(api_version: &str, change: &Change) -> Result<PreparedRequest, TargetError> {
-    Ok(PreparedRequest {
-        method: http::Method::GET,
-        path: person_path(api_version, change)?,
-        content_type: "application/json",
-        body: String::new(),
-    })
 }
 
 /// `PUT …/persons/{personId}` with `body`.
@@ -43,12 +38,16 @@ pub fn edit_person(
     })
 }
 
-/// The Edit User body that brings `current` to `mapped`, or `None` when nothing differs.
-/// Returns the body and the names of what changed (`org_assignment`, `site:US-NC-0002`, …).
+/// The Edit User body that brings the person from `previous` (what hrsync last applied,
+/// `None` before the first write) to `mapped`, or `None` when nothing differs. Returns the
+/// body and the names of what changed (`org_assignment`, `site:US-NC-0002`, …).
 pub fn changed_body(
-    current: &Value,
+    previous: Option<&Map<String, Value>>,
     mapped: &Map<String, Value>,
 ) -> Option<(Map<String, Value>, Vec<String>)> {
+    let known = previous.is_some();
+    let previous = previous.cloned().map(Value::Object);
+    let current = previous.as_ref().unwrap_or(&Value::Null);
     let mut body = Map::new();
     let mut changed = Vec::new();
     for (field, value) in mapped {
@@ -61,7 +60,8 @@ pub fn changed_body(
         body.insert(field.clone(), value.clone());
     }
     if let Some(wanted) = mapped.get("assignments") {
-        let assignments = changed_assignments(current.get("assignments"), wanted, &mut changed);
+        let assignments =
+            changed_assignments(current.get("assignments"), known, wanted, &mut changed);
         if !assignments.is_empty() {
             body.insert("assignments".into(), Value::Object(assignments));
         }
@@ -69,8 +69,25 @@ pub fn changed_body(
     (!changed.is_empty()).then_some((body, changed))
 }
 
+/// A block as sent: without an empty `addons` list.
+fn as_sent(block: &Value) -> Value {
+    let mut block = block.clone();
+    if let Some(map) = block.as_object_mut() {
+        if map
+            .get("addons")
+            .is_some_and(|a| a.is_null() || a.as_array().is_some_and(Vec::is_empty))
+        {
+            map.shift_remove("addons");
+        }
+    }
+    block
+}
+
+/// `known`: whether `current` is what hrsync applied before, or nothing is known yet (then
+/// even a `no_access__v` block is sent: the person may hold that site from before hrsync).
 fn changed_assignments(
     current: Option<&Value>,
+    known: bool,
     wanted: &Value,
     changed: &mut Vec<String>,
 ) -> Map<String, Value> {
@@ -79,7 +96,7 @@ fn changed_assignments(
         let held = current.and_then(|c| c.get("org_assignment"));
         if !same_block(held, org) {
             changed.push("org_assignment".into());
-            out.insert("org_assignment".into(), org.clone());
+            out.insert("org_assignment".into(), as_sent(org));
         }
     }
     let Some(wanted_sites) = wanted.get("site_assignments").and_then(Value::as_array) else {
@@ -93,10 +110,10 @@ fn changed_assignments(
     let mut sites = Vec::new();
     for site in wanted_sites {
         let held = held_sites.iter().copied().find(|h| usn(h) == usn(site));
-        let already_none = held.is_none() && role(site) == Some(NO_ACCESS);
+        let already_none = known && held.is_none() && role(site) == Some(NO_ACCESS);
         if !already_none && !same_block(held, site) {
             changed.push(format!("site:{}", usn(site).unwrap_or("?")));
-            sites.push(site.clone());
+            sites.push(as_sent(site));
         }
     }
     for held in held_sites {
@@ -124,10 +141,18 @@ fn role(block: &Value) -> Option<&str> {
     block.get("system_role_id").and_then(Value::as_str)
 }
 
-/// Two blocks grant the same access: same role, same add-ons (absent = none).
+/// Two blocks grant the same access: same role, same add-ons (absent = none, in any order).
 fn same_block(held: Option<&Value>, wanted: &Value) -> bool {
     let Some(held) = held else { return false };
-    let addons = |v: &Value| v.get("addons").cloned().unwrap_or_else(|| json!([]));
+    let addons = |v: &Value| {
+        let mut list: Vec<String> = v
+            .get("addons")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
+        list.sort();
+        list
+    };
     role(held) == role(wanted)
         && held.get("org_id").or(wanted.get("org_id")) == wanted.get("org_id")
         && addons(held) == addons(wanted)
@@ -141,33 +166,34 @@ mod tests {
         value.as_object().unwrap().clone()
     }
 
-    fn person() -> Value {
-        json!({"is_investigator": false, "assignments": {
-        "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v"},
+    /// What hrsync last applied for the person.
+    fn person() -> Map<String, Value> {
+        mapped(json!({"is_investigator": false, "assignments": {
+        "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v", "addons": ["org_patients__v"]},
         "site_assignments": [
-            {"site_usn": "US-1", "system_role_id": "study_team__v"},
+            {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_budgets__v"]},
             {"site_usn": "US-2", "system_role_id": "study_team__v"}
-        ]}})
+        ]}}))
     }
 
     #[test]
     fn nothing_differs_nothing_is_sent() {
         let same = mapped(json!({"is_investigator": false, "assignments": {
-            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v"},
+            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v", "addons": ["org_patients__v"]},
             "site_assignments": [
-                {"site_usn": "US-1", "system_role_id": "study_team__v"},
-                {"site_usn": "US-2", "system_role_id": "study_team__v"}]}}));
-        assert_eq!(changed_body(&person(), &same), None);
+                {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_budgets__v"]},
+                {"site_usn": "US-2", "system_role_id": "study_team__v", "addons": []}]}}));
+        assert_eq!(changed_body(Some(&person()), &same), None);
     }
 
     #[test]
     fn a_site_no_longer_held_is_set_to_no_access() {
         let moved = mapped(json!({"is_investigator": false, "assignments": {
-            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v"},
+            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v", "addons": ["org_patients__v"]},
             "site_assignments": [
-                {"site_usn": "US-1", "system_role_id": "study_team__v"},
-                {"site_usn": "US-3", "system_role_id": "regulatory__v"}]}}));
-        let (body, changed) = changed_body(&person(), &moved).unwrap();
+                {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_budgets__v"]},
+                {"site_usn": "US-3", "system_role_id": "regulatory__v", "addons": []}]}}));
+        let (body, changed) = changed_body(Some(&person()), &moved).unwrap();
         assert_eq!(
             Value::Object(body),
             json!({"is_investigator": false, "assignments": {"site_assignments": [
@@ -182,13 +208,58 @@ mod tests {
         let leaver = mapped(json!({"is_investigator": false, "assignments": {
             "org_assignment": {"org_id": "V42", "system_role_id": "org_no_access__v"},
             "site_assignments": []}}));
-        let (body, _) = changed_body(&person(), &leaver).unwrap();
+        let (body, _) = changed_body(Some(&person()), &leaver).unwrap();
         assert_eq!(
             body["assignments"],
             json!({"org_assignment": {"org_id": "V42", "system_role_id": "org_no_access__v"},
                    "site_assignments": [
                        {"site_usn": "US-1", "system_role_id": "no_access__v"},
                        {"site_usn": "US-2", "system_role_id": "no_access__v"}]})
+        );
+    }
+
+    #[test]
+    fn the_first_write_sends_the_whole_mapped_state() {
+        let joiner = mapped(json!({"is_investigator": false, "assignments": {
+            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v", "addons": []},
+            "site_assignments": [
+                {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_patients__v"]}]}}));
+        let (body, _) = changed_body(None, &joiner).unwrap();
+        assert_eq!(
+            Value::Object(body),
+            json!({"is_investigator": false, "assignments": {
+                "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v"},
+                "site_assignments": [
+                    {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_patients__v"]}]}})
+        );
+    }
+
+    #[test]
+    fn a_block_is_sent_with_exactly_its_mapped_add_ons_and_only_when_they_change() {
+        // The roles now map one more site add-on; the org block stays as it was.
+        let more = mapped(json!({"is_investigator": false, "assignments": {
+            "org_assignment": {"org_id": "V42", "system_role_id": "org_full__v", "addons": ["org_patients__v"]},
+            "site_assignments": [
+                {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_patients__v", "site_budgets__v"]},
+                {"site_usn": "US-2", "system_role_id": "study_team__v"}]}}));
+        let (body, changed) = changed_body(Some(&person()), &more).unwrap();
+        assert_eq!(changed, ["site:US-1"]);
+        assert_eq!(
+            body["assignments"],
+            json!({"site_assignments": [
+                {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_patients__v", "site_budgets__v"]}]})
+        );
+    }
+
+    #[test]
+    fn a_first_write_removing_access_sends_every_mapped_block() {
+        let leaver = mapped(json!({"is_investigator": false, "assignments": {
+            "org_assignment": {"org_id": "V42", "system_role_id": "org_no_access__v", "addons": []},
+            "site_assignments": [{"site_usn": "US-1", "system_role_id": "no_access__v", "addons": []}]}}));
+        let (body, _) = changed_body(None, &leaver).unwrap();
+        assert_eq!(
+            body["assignments"]["site_assignments"],
+            json!([{"site_usn": "US-1", "system_role_id": "no_access__v"}])
         );
     }
 }

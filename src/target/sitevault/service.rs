@@ -1,23 +1,22 @@
-//! The SiteVault client: reads the person, sends only the blocks that differ, with the
-//! shared Vault session.
+//! The SiteVault client: sends only the blocks that differ from what hrsync last applied
+//! (SiteVault documents no way to read a person back), with the shared Vault session.
 
-use super::request_builder::{changed_body, edit_person, retrieve_person};
+use super::request_builder::{changed_body, edit_person};
 use super::SiteVaultConfig;
 use crate::config::Secret;
 use crate::target::veeva_session::VeevaSession;
 use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
-use serde_json::Value;
 
 pub struct SiteVaultTarget {
     session: VeevaSession,
 }
 
 impl SiteVaultTarget {
-    pub fn new(config: SiteVaultConfig, password: Secret) -> Self {
-        SiteVaultTarget {
-            session: VeevaSession::new(config, password),
-        }
+    pub fn new(config: SiteVaultConfig, password: Secret) -> Result<Self, String> {
+        Ok(SiteVaultTarget {
+            session: VeevaSession::new(config, password, "targets.sitevault")?,
+        })
     }
 
     fn api_version(&self) -> &str {
@@ -32,15 +31,7 @@ impl Target for SiteVaultTarget {
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
-        let answer = self
-            .session
-            .send(
-                retrieve_person(self.api_version(), change)?,
-                &change.event_id,
-            )
-            .await?;
-        let current = answer.get("data").cloned().unwrap_or(Value::Null);
-        let Some((body, changed)) = changed_body(&current, &change.fields) else {
+        let Some((body, changed)) = changed_body(change.previous.as_ref(), &change.fields) else {
             return Ok(Applied::Unchanged);
         };
         let request = edit_person(self.api_version(), change, &body)?;
@@ -49,10 +40,11 @@ impl Target for SiteVaultTarget {
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
-        Ok(vec![
-            retrieve_person(self.api_version(), change)?,
-            edit_person(self.api_version(), change, &change.fields)?,
-        ])
+        // As the first write for the person: the whole mapped state.
+        let body = changed_body(None, &change.fields)
+            .map(|(body, _)| body)
+            .unwrap_or_default();
+        Ok(vec![edit_person(self.api_version(), change, &body)?])
     }
 
     fn config_problem(&self) -> Option<String> {

@@ -38,6 +38,9 @@ pub struct SuperOfficeConfig {
         with = "humantime_serde"
     )]
     pub login_cooldown: Duration,
+    /// TLS: a private CA to trust, a client certificate for mutual TLS.
+    #[serde(default)]
+    pub tls: crate::config::TlsConfig,
 }
 
 /// How SuperOffice leavers are retired.
@@ -102,6 +105,7 @@ impl SuperOfficeConfig {
 
     pub fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
         validate_base_url(&format!("{prefix}.base_url"), &self.base_url, errors);
+        self.tls.validate(&format!("{prefix}.tls"), errors);
         if self.rate_limit_per_second == 0 {
             errors.push(format!(
                 "{prefix}.rate_limit_per_second: must be at least 1"

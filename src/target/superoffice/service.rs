@@ -51,18 +51,18 @@ impl SuperOfficeTarget {
         config: &SuperOfficeConfig,
         authorization: Secret,
         app_token: Option<Secret>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let per_second = NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
-        SuperOfficeTarget {
+        Ok(SuperOfficeTarget {
             base_url: config.base_url.trim_end_matches('/').to_string(),
             authorization,
             app_token,
-            http: http_client::client(config.timeout),
+            http: http_client::client(config.timeout, &config.tls, "targets.superoffice.tls")?,
             limiter: RateLimiter::direct(call_quota(per_second)),
             leaver: config.leaver,
             login_cooldown: config.login_cooldown,
             suspended: Mutex::new(None),
-        }
+        })
     }
 
     /// Why calls are suspended, while the cooldown after a rejection runs.

@@ -49,6 +49,9 @@ pub struct VaultConfig {
     /// Coalescing movers and leavers into bulk updates (Vault only).
     #[serde(default)]
     pub bulk: BulkConfig,
+    /// TLS: a private CA to trust, a client certificate for mutual TLS.
+    #[serde(default)]
+    pub tls: crate::config::TlsConfig,
 }
 
 /// Vault bulk updates: movers and leavers waiting at the same time go out as one
@@ -104,6 +107,7 @@ impl VaultConfig {
     /// Records every problem under `prefix` (e.g. `targets.vault`).
     pub fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
         validate_base_url(&format!("{prefix}.base_url"), &self.base_url, errors);
+        self.tls.validate(&format!("{prefix}.tls"), errors);
         if !is_api_version(&self.api_version) {
             errors.push(format!(
                 "{prefix}.api_version: must look like v24.1, got {:?}",

@@ -23,11 +23,11 @@ pub struct VaultTarget {
 
 impl VaultTarget {
     /// The client; with `bulk.enabled`, also its batcher task (so call within a runtime).
-    pub fn new(config: VaultConfig, password: Secret) -> Self {
+    pub fn new(config: VaultConfig, password: Secret) -> Result<Self, String> {
         let bulk = config.bulk.clone();
-        let session = Arc::new(VeevaSession::new(config, password));
+        let session = Arc::new(VeevaSession::new(config, password, "targets.vault")?);
         let bulk = bulk.enabled.then(|| Batcher::spawn(session.clone(), bulk));
-        VaultTarget { session, bulk }
+        Ok(VaultTarget { session, bulk })
     }
 
     /// A mover or leaver through the bulk batcher: diffed against what hrsync last
