@@ -14,32 +14,7 @@ use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-
-/// Waits until `name{labels}` reaches `at_least` in the worker's metrics.
-async fn wait_metric(h: &Harness, name: &str, labels: &str, at_least: f64, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = metric(&h.metrics_text().await, name, labels);
-        if value >= at_least {
-            return;
-        }
-        if Instant::now() > deadline {
-            let text = h.metrics_text().await;
-            let outcomes: Vec<&str> = text
-                .lines()
-                .filter(|l| {
-                    (l.starts_with("hrsync_events_total")
-                        || l.starts_with("hrsync_target_outcomes_total")
-                        || l.starts_with("hrsync_deferrals_total"))
-                        && !l.ends_with(" 0")
-                })
-                .collect();
-            panic!("{name}{{{labels}}} stayed at {value}, wanted {at_least}; {outcomes:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 /// A counted fault that lasts until the test clears it.
 const FOREVER: u32 = 1_000_000;
@@ -89,8 +64,7 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     // Former employees: disabled in Vault (memberships too), retired in SuperOffice.
     let leavers: Vec<_> = (0..REHIRES).map(|i| staff_leaver(i, 1)).collect();
     h.publish_all(&leavers).await;
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_target_outcomes_total",
         r#"outcome="applied",target="superoffice""#,
         REHIRES as f64,
@@ -109,8 +83,7 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     }
     let joiners: Vec<_> = (0..REHIRES).map(|i| staff_joiner(i, 2)).collect();
     h.publish_all(&joiners).await;
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_deferrals_total",
         r#"kind="deferred""#,
         REHIRES as f64,
@@ -122,8 +95,7 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     let movers: Vec<_> = (0..REHIRES).map(|i| staff_mover(i, 3)).collect();
     h.publish_all(&movers).await;
     for target in ["vault", "superoffice"] {
-        wait_metric(
-            &h,
+        h.wait_metric(
             "hrsync_target_outcomes_total",
             &format!(r#"outcome="stale",target="{target}""#),
             REHIRES as f64,
@@ -287,8 +259,7 @@ async fn releases_and_replays_reach_hrsyncs_own_queue_and_no_other_subscriber() 
     .await;
     h.publish(&staff_mover(2, 1)).await;
     published += 1;
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_dead_letters_total",
         r#"reason="rejected",target="vault""#,
         1.0,
@@ -337,8 +308,7 @@ async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_onc
     let movers: Vec<_> = (0..BROKEN).map(|i| staff_mover(i, 1)).collect();
     h.publish_all(&movers).await;
     // Round after round of parking (park_delay is 1 s here).
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_deferrals_total",
         r#"kind="parked""#,
         (BROKEN * 5) as f64,
@@ -346,8 +316,7 @@ async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_onc
     )
     .await;
     clear_faults(&h).await;
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_target_outcomes_total",
         r#"outcome="applied",target="vault""#,
         BROKEN as f64,
@@ -395,8 +364,7 @@ async fn fifty_looks_at_the_dead_letters_change_nothing() {
         )
         .await;
     }
-    wait_metric(
-        &h,
+    h.wait_metric(
         "hrsync_dead_letters_total",
         r#"reason="invalid_event",target="none""#,
         5.0,

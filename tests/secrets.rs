@@ -10,21 +10,11 @@ mod common;
 use base64::Engine;
 use common::*;
 use hrsync::simulator::SimulatorConfig;
-use std::process::Command;
 
 const RABBIT_PASSWORD: &str = "Rmq-S3cret/+:%@x";
 const VAULT_PASSWORD: &str = "Vlt-S3cret&=+x?";
 const SUPEROFFICE_PASSWORD: &str = "So-S3cret#&x";
 const STORE_PASSWORD: &str = "Pg-S3cret@/x";
-
-fn rabbitmqctl(args: &[&str]) -> bool {
-    Command::new("rabbitmqctl")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// Every form of `secret` (and of `user:secret`) worth searching for.
 fn forms(user: &str, secret: &str) -> Vec<String> {

@@ -116,6 +116,32 @@ pub enum Applied {
     Unchanged,
 }
 
+/// The account ids in `rows[].{id_field}` of a search answer: one is a match, none is
+/// none, several is an error naming `what` was searched — never a guess.
+pub fn single_match(
+    rows: Option<&serde_json::Value>,
+    id_field: &str,
+    what: &str,
+) -> Result<Option<String>, TargetError> {
+    let ids: Vec<String> = rows
+        .and_then(serde_json::Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r.get(id_field))
+                .map(|id| id.to_string().trim_matches('"').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        _ => Err(TargetError::permanent(
+            "ambiguous",
+            format!("{} accounts match {what}", ids.len()),
+        )),
+    }
+}
+
 /// What may identify a person's account when the event carries no id for a target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LookupHints {

@@ -323,6 +323,32 @@ impl Harness {
         assert!(status.is_success(), "fault not accepted: {status}");
     }
 
+    /// Waits until `name{labels}` reaches `at_least` in the worker's metrics; on timeout
+    /// the failure shows the event and target outcomes so far.
+    pub async fn wait_metric(&self, name: &str, labels: &str, at_least: f64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.metrics_text().await;
+            let value = metric(&text, name, labels);
+            if value >= at_least {
+                return;
+            }
+            if Instant::now() > deadline {
+                let outcomes: Vec<&str> = text
+                    .lines()
+                    .filter(|l| {
+                        (l.starts_with("hrsync_events_total")
+                            || l.starts_with("hrsync_target_outcomes_total")
+                            || l.starts_with("hrsync_deferrals_total"))
+                            && !l.ends_with(" 0")
+                    })
+                    .collect();
+                panic!("{name}{{{labels}}} stayed at {value}, wanted {at_least}; {outcomes:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn expire_vault_sessions(&self) {
         let status = self
             .http
@@ -1036,4 +1062,14 @@ pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
         .find_map(|line| line.strip_prefix(&needle))
         .map(|v| v.trim().parse().unwrap())
         .unwrap_or(0.0)
+}
+
+/// Runs `rabbitmqctl` quietly; whether it succeeded (false where there is none).
+pub fn rabbitmqctl(args: &[&str]) -> bool {
+    std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

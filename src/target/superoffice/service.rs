@@ -10,7 +10,7 @@ use crate::config::Secret;
 use crate::event::Action;
 use crate::target::http_client::{self, Answer};
 use crate::target::{
-    Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -245,24 +245,7 @@ impl Target for SuperOfficeTarget {
         let found: Value = serde_json::from_str(&answer.body).map_err(|e| {
             TargetError::transient("bad_response", format!("User search is not JSON: {e}"))
         })?;
-        let ids: Vec<String> = found
-            .get("value")
-            .and_then(Value::as_array)
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|row| row.get("associateDbId"))
-                    .map(|id| id.to_string().trim_matches('"').to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        match ids.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(one.clone())),
-            _ => Err(TargetError::permanent(
-                "ambiguous",
-                format!("{} users have that e-mail", ids.len()),
-            )),
-        }
+        single_match(found.get("value"), "associateDbId", "personEmail")
     }
 
     fn config_problem(&self) -> Option<String> {

@@ -10,7 +10,7 @@ use crate::config::Secret;
 use crate::event::Action;
 use crate::target::veeva_session::VeevaSession;
 use crate::target::{
-    Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -169,25 +169,8 @@ impl Target for VaultTarget {
                 .session
                 .send(find_user(self.api_version(), field, value)?, event_id)
                 .await?;
-            let ids: Vec<String> = answer
-                .get("data")
-                .and_then(Value::as_array)
-                .map(|rows| {
-                    rows.iter()
-                        .filter_map(|r| r.get("id"))
-                        .map(|id| id.to_string().trim_matches('"').to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            match ids.as_slice() {
-                [one] => return Ok(Some(one.clone())),
-                [] => continue,
-                _ => {
-                    return Err(TargetError::permanent(
-                        "ambiguous",
-                        format!("{} users match {field}", ids.len()),
-                    ))
-                }
+            if let Some(id) = single_match(answer.get("data"), "id", field)? {
+                return Ok(Some(id));
             }
         }
         Ok(None)
