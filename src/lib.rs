@@ -15,8 +15,8 @@
 //!   and rejects bad input with an error that names the field and the rule.
 //! - [`mapping`]: turns an event into per-target field values from declarative expressions
 //!   in the configuration, within each target's field allow-list.
-//! - [`target`]: one client per target API behind the [`target::Target`] trait; each turns a
-//!   [`target::Change`] into HTTP requests and classifies the answer.
+//! - [`targets`]: one client per target API behind the [`targets::Target`] trait; each turns a
+//!   [`targets::Change`] into HTTP requests and classifies the answer.
 //! - [`apply`]: drives one event through mapping and targets — dedupe, stale guard,
 //!   retries behind a circuit breaker — and decides the message's fate (ack, delayed retry,
 //!   dead letters).
@@ -41,6 +41,6 @@ pub mod ops;
 pub mod simulator;
 pub mod source;
 pub mod store;
-pub mod target;
+pub mod targets;
 pub mod telemetry;
 pub mod worker;

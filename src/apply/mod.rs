@@ -18,9 +18,22 @@
 //! corrupt row), which waiting cannot heal, still defer the event.
 //!
 //! Nothing here knows about RabbitMQ; the source executes the verdict.
+//!
+//! # Layout, one job per file
+//!
+//! - this file: the [`Applier`], one event's way through gate, store read, targets, record;
+//! - `decide`: the pure decision per target (duplicate, stale, look up, apply);
+//! - `prepare`: the change for a target — mapped fields, the account, a leaver's lookup;
+//! - `call`: the guarded call — breaker, retries, metrics — and its [`TargetOutcome`];
+//! - `record`: what the store must keep of it, retried through store outages;
+//! - [`gate`]: effective dating and the mass-deprovision guard, before all of it;
+//! - `breaker`, `retry`, `verdict`: the pieces those use.
 
 mod breaker;
+mod call;
+mod decide;
 pub mod gate;
+mod prepare;
 mod record;
 mod retry;
 mod verdict;
@@ -29,22 +42,21 @@ pub use breaker::{Breaker, BreakerState, Transition};
 pub use retry::{with_retries, Attempted};
 pub use verdict::{DeadLetter, DeadLetterReason, Deferral, TargetOutcome, TargetReport, Verdict};
 
+use decide::Step;
+use record::{store_deferral, Planned, Record};
+
 use crate::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::store::{Outcome, Store, StoreError, TargetRecord, TargetState};
-use crate::target::{Applied, Change, ErrorClass, LookupHints, Target, TargetError, TargetKind};
+use crate::store::{Outcome, Store, StoreError, TargetState};
+use crate::targets::{Change, Target, TargetKind};
 use futures_util::future::join_all;
 use gate::{Decision, Gate};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// The error code of work refused because the target's breaker is open.
-const CIRCUIT_OPEN: &str = "circuit_open";
 
 pub struct Applier {
     targets: Vec<Arc<dyn Target>>,
@@ -299,46 +311,8 @@ impl Applier {
         verdict
     }
 
-    /// The change `event` makes in `target` given the accounts known so far, or the
-    /// outcome that stands in for it. Used by the worker and by dry runs.
-    pub fn change_for(
-        &self,
-        target: &dyn Target,
-        event: &HrEvent,
-        known_account: Option<String>,
-    ) -> Result<Change, TargetOutcome> {
-        let kind = target.kind();
-        let fields = match self.mapper.map(kind, event) {
-            Ok(Some(fields)) => fields,
-            Ok(None) => return Err(TargetOutcome::NotMapped),
-            Err(e) => {
-                return Err(TargetOutcome::Failed(DeadLetter::for_target(
-                    kind,
-                    DeadLetterReason::Mapping,
-                    &TargetError::permanent("mapping", e.to_string()),
-                    0,
-                )))
-            }
-        };
-        let account_id = kind
-            .account_id(&event.accounts)
-            .map(str::to_string)
-            .or(known_account);
-        let Some(account_id) = account_id else {
-            return Err(unlinked(kind, event.action));
-        };
-        Ok(Change {
-            event_id: event.id.clone(),
-            employee_id: event.subject.clone(),
-            action: event.action,
-            account_id,
-            fields,
-            previous: None,
-        })
-    }
-
-    /// Decides from the stored state whether `target` still needs `event`, applies it if
-    /// so, and says what to record.
+    /// Decides from the stored state whether `target` still needs `event` (see `decide`),
+    /// applies it if so, and says what to record.
     async fn decide_and_apply(
         &self,
         target: &dyn Target,
@@ -347,42 +321,27 @@ impl Applier {
     ) -> Planned {
         let kind = target.kind();
         let mut plan = Planned::new(kind);
-        let mut known = state.account;
-        if let Some(account) = kind.account_id(&event.accounts) {
-            // Linked only when it is new or changed: most events repeat the same link.
-            if known.as_deref() != Some(account) {
-                plan.link = Some(account.to_string());
-                known = Some(account.to_string());
-            }
-        }
-        // Done for this event: applied, found unchanged or stale — or dead-lettered, whose
-        // letter stands for it (one per failed target; `dlq replay` reopens it).
-        if matches!(
-            state.outcome,
-            Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale | Outcome::DeadLettered)
-        ) {
-            return plan.outcome(TargetOutcome::Duplicate, None);
-        }
-        let last = state.last;
-        if let Some(last) = &last {
-            if last.sequence >= event.sequence {
+        let in_event = kind.account_id(&event.accounts);
+        plan.link = decide::new_link(state.account.as_deref(), in_event);
+        let mut known = in_event.map(str::to_string).or(state.account.clone());
+        let removes_access = event.action == Action::Leaver && self.mapper.maps(kind, event.action);
+        match decide::decide(&state, event.sequence, known.is_some(), removes_access) {
+            Step::Duplicate => return plan.outcome(TargetOutcome::Duplicate, None),
+            Step::Stale => {
                 return plan.outcome(
                     TargetOutcome::Stale,
                     Some(Record::NotApplied(Outcome::Stale)),
-                );
+                )
             }
-        }
-        if known.is_none()
-            && kind.account_id(&event.accounts).is_none()
-            && event.action == Action::Leaver
-            && self.mapper.maps(kind, event.action)
-        {
-            known = self.resolve_unlinked(target, event).await;
-            plan.link.clone_from(&known);
+            Step::LookUp => {
+                known = self.resolve_unlinked(target, event).await;
+                plan.link.clone_from(&known);
+            }
+            Step::Apply => {}
         }
         let change = match self.change_for(target, event, known) {
             Ok(change) => Change {
-                previous: last.map(|state| state.fields),
+                previous: state.last.map(|last| last.fields),
                 ..change
             },
             // A failure is recorded once its dead letter is confirmed (`record_dead_letters`).
@@ -405,171 +364,6 @@ impl Applier {
         plan.outcome(outcome, record)
     }
 
-    /// A leaver with no known account in `target`: counted, logged, and looked up in the
-    /// target where it supports that. A found account is linked for next time.
-    async fn resolve_unlinked(&self, target: &dyn Target, event: &HrEvent) -> Option<String> {
-        let label = target.kind().as_str();
-        let hints = LookupHints::from_data(&event.data);
-        let found = if hints.is_empty() {
-            Ok(None)
-        } else {
-            target.lookup(&hints, &event.id).await
-        };
-        let resolution = match &found {
-            Ok(Some(_)) => "resolved",
-            Ok(None) => "unresolved",
-            Err(_) => "lookup_failed",
-        };
-        self.metrics
-            .unlinked
-            .with_label_values(&[label, resolution])
-            .inc();
-        tracing::warn!(
-            target_api = label,
-            resolution,
-            "leaver has no linked account; looked it up"
-        );
-        found.ok().flatten()
-    }
-
-    /// Calls the target with in-process retries behind its breaker.
-    async fn send(&self, target: &dyn Target, change: &Change) -> TargetOutcome {
-        let kind = target.kind();
-        let label = kind.as_str();
-        let breaker = &self.breakers[&kind];
-        let started = Instant::now();
-        let attempted = with_retries(
-            &self.retry,
-            || async {
-                let (allowed, transition) = breaker.allow();
-                let probing = transition.is_some();
-                self.note_transition(kind, transition);
-                if !allowed {
-                    return Err(TargetError::transient(
-                        CIRCUIT_OPEN,
-                        format!("{kind} circuit breaker is open"),
-                    ));
-                }
-                let result = target.apply(change).await;
-                let status = result
-                    .as_ref()
-                    .map_or_else(|e| e.code.as_str(), |_| "success");
-                self.metrics
-                    .target_requests
-                    .with_label_values(&[label, status])
-                    .inc();
-                let transition = match &result {
-                    Ok(_) => breaker.record_success(),
-                    Err(e) if e.is_transient() => breaker.record_failure(),
-                    Err(_) => None,
-                };
-                self.note_transition(kind, transition);
-                match result {
-                    // A failed probe means the target is still down: park, do not spend a round.
-                    Err(e) if probing && e.is_transient() => Err(TargetError::transient(
-                        CIRCUIT_OPEN,
-                        format!("{kind} probe failed: {}", e.code),
-                    )),
-                    other => other,
-                }
-            },
-            |err, delay| {
-                self.metrics
-                    .retries
-                    .with_label_values(&[label, &err.code])
-                    .inc();
-                tracing::warn!(
-                    target_api = label,
-                    code = %err.code,
-                    delay_ms = delay.as_millis() as u64,
-                    "transient failure; retrying"
-                );
-            },
-            |err| err.code != CIRCUIT_OPEN,
-        )
-        .await;
-        self.metrics
-            .target_latency
-            .with_label_values(&[label])
-            .observe(started.elapsed().as_secs_f64());
-        if let Some(slot) = self.config_errors.get(&kind) {
-            let mut slot = slot.lock().expect("lock poisoned");
-            match &attempted.result {
-                Err(e) if e.class == ErrorClass::Config => {
-                    *slot = Some(format!("{}: {}", e.code, e.detail));
-                }
-                Ok(_) => *slot = None,
-                Err(_) => {}
-            }
-        }
-        self.metrics
-            .target_config_problem
-            .with_label_values(&[label])
-            .set(i64::from(self.config_problem(target).is_some()));
-        if let Some(remaining) = target.rate_limit_remaining() {
-            self.metrics
-                .vault_burst_remaining
-                .with_label_values(&[label])
-                .set(remaining);
-        }
-        match attempted.result {
-            Ok(Applied::Changed(fields)) => TargetOutcome::Applied(fields),
-            Ok(Applied::Unchanged) => TargetOutcome::Unchanged,
-            Err(error) if error.is_transient() => TargetOutcome::Deferred(Deferral {
-                target: kind,
-                parked: error.code == CIRCUIT_OPEN,
-                code: error.code.clone(),
-                detail: error.detail.clone(),
-            }),
-            // Rejected credentials, the wrong Vault or tenant: an operator must fix the
-            // configuration, and the events only have to wait for that — parked, without
-            // using up delayed-retry rounds, never dead-lettered. `/readyz` and the
-            // `hrsync_target_config_problem` gauge say what is wrong.
-            Err(error) if error.class == ErrorClass::Config => TargetOutcome::Deferred(Deferral {
-                target: kind,
-                parked: true,
-                code: error.code.clone(),
-                detail: error.detail.clone(),
-            }),
-            Err(error) => {
-                let reason = DeadLetterReason::for_error(&error);
-                TargetOutcome::Failed(DeadLetter::for_target(
-                    kind,
-                    reason,
-                    &error,
-                    attempted.attempts,
-                ))
-            }
-        }
-    }
-
-    fn note_transition(&self, kind: TargetKind, transition: Option<Transition>) {
-        let Some(Transition(state)) = transition else {
-            return;
-        };
-        let label = kind.as_str();
-        self.metrics
-            .breaker_transitions
-            .with_label_values(&[label, state.as_str()])
-            .inc();
-        self.metrics
-            .breaker_open
-            .with_label_values(&[label])
-            .set(i64::from(state != BreakerState::Closed));
-        match state {
-            BreakerState::Open => tracing::error!(
-                target_api = label,
-                "circuit breaker opened: target looks down; parking its work"
-            ),
-            BreakerState::HalfOpen => {
-                tracing::info!(target_api = label, "circuit breaker half-open: probing")
-            }
-            BreakerState::Closed => {
-                tracing::info!(target_api = label, "circuit breaker closed: target is back")
-            }
-        }
-    }
-
     fn record(&self, verdict: &Verdict) {
         self.metrics
             .events
@@ -584,96 +378,10 @@ impl Applier {
     }
 }
 
-/// A target with a mapping but no linked account. Removing access must not fail silently,
-/// so a leaver is dead-lettered for someone to look at; joiners and movers are counted.
-fn unlinked(kind: TargetKind, action: Action) -> TargetOutcome {
-    if action == Action::Leaver {
-        TargetOutcome::Failed(DeadLetter::for_target(
-            kind,
-            DeadLetterReason::Unlinked,
-            &TargetError::new(
-                ErrorClass::Permanent,
-                "unlinked",
-                format!("leaver has no known {kind} account"),
-            ),
-            0,
-        ))
-    } else {
-        TargetOutcome::Unlinked
-    }
-}
-
-fn store_deferral(kind: TargetKind, error: &StoreError) -> TargetOutcome {
-    TargetOutcome::Deferred(Deferral {
-        target: kind,
-        parked: false,
-        code: "store".into(),
-        detail: error.to_string(),
-    })
-}
-
 /// Why an event stopped before it had a verdict.
 enum Interrupted {
     /// The store cannot be read or written; nothing unrecorded was left behind.
     StoreOutage,
     /// Shutdown while waiting; the message goes back to the queue.
     Shutdown,
-}
-
-/// One target's part of an event: its outcome, and what the store must remember of it.
-struct Planned {
-    kind: TargetKind,
-    outcome: TargetOutcome,
-    /// An account the store does not know yet (or knows as another id).
-    link: Option<String>,
-    record: Option<Record>,
-}
-
-impl Planned {
-    fn new(kind: TargetKind) -> Self {
-        Planned {
-            kind,
-            outcome: TargetOutcome::NotMapped,
-            link: None,
-            record: None,
-        }
-    }
-
-    fn outcome(mut self, outcome: TargetOutcome, record: Option<Record>) -> Self {
-        self.outcome = outcome;
-        self.record = record;
-        self
-    }
-}
-
-/// The owned data behind a [`TargetRecord`].
-enum Record {
-    Applied {
-        fields: serde_json::Map<String, serde_json::Value>,
-        changed: Vec<String>,
-        outcome: Outcome,
-    },
-    NotApplied(Outcome),
-}
-
-impl Record {
-    fn borrow(&self, kind: TargetKind, sequence: u64) -> TargetRecord<'_> {
-        match self {
-            Record::Applied {
-                fields,
-                changed,
-                outcome,
-            } => TargetRecord::Applied {
-                target: kind.as_str(),
-                sequence,
-                fields,
-                changed,
-                outcome: *outcome,
-            },
-            Record::NotApplied(outcome) => TargetRecord::NotApplied {
-                target: kind.as_str(),
-                outcome: *outcome,
-            },
-        }
-    }
 }

@@ -10,9 +10,10 @@
 //! back to the queue: its redelivery finds the targets already changed (diff before write)
 //! and records them then.
 
-use super::{store_deferral, Applier, DeadLetter, Interrupted, Planned, TargetOutcome};
+use super::{Applier, DeadLetter, Deferral, Interrupted, TargetOutcome};
 use crate::event::HrEvent;
 use crate::store::{health::PROBE_INTERVAL, EventRecord, Outcome, StoreError, TargetRecord};
+use crate::targets::{ErrorCode, TargetKind};
 use tokio_util::sync::CancellationToken;
 
 impl Applier {
@@ -155,6 +156,73 @@ impl Applier {
                 _ = shutdown.cancelled() => return Err(None),
                 _ = tokio::time::sleep(PROBE_INTERVAL) => {}
             }
+        }
+    }
+}
+
+pub(super) fn store_deferral(kind: TargetKind, error: &StoreError) -> TargetOutcome {
+    TargetOutcome::Deferred(Deferral {
+        target: kind,
+        parked: false,
+        code: ErrorCode::Store.to_string(),
+        detail: error.to_string(),
+    })
+}
+
+/// One target's part of an event: its outcome, and what the store must remember of it.
+pub(super) struct Planned {
+    pub(super) kind: TargetKind,
+    pub(super) outcome: TargetOutcome,
+    /// An account the store does not know yet (or knows as another id).
+    pub(super) link: Option<String>,
+    pub(super) record: Option<Record>,
+}
+
+impl Planned {
+    pub(super) fn new(kind: TargetKind) -> Self {
+        Planned {
+            kind,
+            outcome: TargetOutcome::NotMapped,
+            link: None,
+            record: None,
+        }
+    }
+
+    pub(super) fn outcome(mut self, outcome: TargetOutcome, record: Option<Record>) -> Self {
+        self.outcome = outcome;
+        self.record = record;
+        self
+    }
+}
+
+/// The owned data behind a [`TargetRecord`].
+pub(super) enum Record {
+    Applied {
+        fields: serde_json::Map<String, serde_json::Value>,
+        changed: Vec<String>,
+        outcome: Outcome,
+    },
+    NotApplied(Outcome),
+}
+
+impl Record {
+    fn borrow(&self, kind: TargetKind, sequence: u64) -> TargetRecord<'_> {
+        match self {
+            Record::Applied {
+                fields,
+                changed,
+                outcome,
+            } => TargetRecord::Applied {
+                target: kind.as_str(),
+                sequence,
+                fields,
+                changed,
+                outcome: *outcome,
+            },
+            Record::NotApplied(outcome) => TargetRecord::NotApplied {
+                target: kind.as_str(),
+                outcome: *outcome,
+            },
         }
     }
 }

@@ -3,7 +3,7 @@
 //! holds a consumer slot for long. Only transient errors are retried.
 
 use crate::config::RetryConfig;
-use crate::target::TargetError;
+use crate::targets::TargetError;
 use backon::{ExponentialBuilder, Retryable};
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! runbook), so they are fixed strings here.
 
 use crate::event::{HrEvent, InvalidEvent};
-use crate::target::{ErrorClass, TargetError, TargetKind};
+use crate::targets::{ErrorClass, ErrorCode, TargetError, TargetKind};
 
 /// Why a message (or one target's part of it) was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +41,12 @@ impl DeadLetterReason {
         match error.class {
             ErrorClass::Transient => DeadLetterReason::RetriesExhausted,
             ErrorClass::Config => DeadLetterReason::TargetConfig,
-            ErrorClass::Permanent if error.code == "invalid_id" => DeadLetterReason::InvalidId,
-            ErrorClass::Permanent if error.code == "mapping" => DeadLetterReason::Mapping,
-            ErrorClass::Permanent if error.code == "unlinked" => DeadLetterReason::Unlinked,
-            ErrorClass::Permanent => DeadLetterReason::Rejected,
+            ErrorClass::Permanent => match error.code {
+                ErrorCode::InvalidId => DeadLetterReason::InvalidId,
+                ErrorCode::Mapping => DeadLetterReason::Mapping,
+                ErrorCode::Unlinked => DeadLetterReason::Unlinked,
+                _ => DeadLetterReason::Rejected,
+            },
         }
     }
 }
@@ -81,7 +83,7 @@ impl DeadLetter {
         DeadLetter {
             target: Some(target),
             reason,
-            code: error.code.clone(),
+            code: error.code.to_string(),
             detail: error.detail.clone(),
             attempts,
         }

@@ -13,9 +13,9 @@ pub use secret::{Secret, SecretSource};
 pub use tls::TlsConfig;
 
 use crate::mapping::MappingConfig;
-use crate::target::sitevault::SiteVaultConfig;
-use crate::target::superoffice::SuperOfficeConfig;
-use crate::target::vault::VaultConfig;
+use crate::targets::sitevault::SiteVaultConfig;
+use crate::targets::superoffice::SuperOfficeConfig;
+use crate::targets::vault::VaultConfig;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;

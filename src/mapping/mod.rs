@@ -14,7 +14,7 @@ mod context;
 mod functions;
 
 use crate::event::{Action, HrEvent};
-use crate::target::TargetKind;
+use crate::targets::TargetKind;
 use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde::Deserialize;
 use serde_json::{Map, Value};

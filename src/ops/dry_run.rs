@@ -7,7 +7,7 @@ use crate::apply::gate::Gate;
 use crate::config::Config;
 use crate::event::{self, Envelope, HrEvent};
 use crate::mapping::Mapper;
-use crate::target::{Change, PreparedRequest, Target};
+use crate::targets::{Change, PreparedRequest, Target};
 use crate::worker::build_targets;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -315,7 +315,7 @@ impl Consumer {
                 .dead_letters
                 .with_label_values(&[letter.target_label(), letter.reason.as_str()])
                 .inc();
-            tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code, "dead-lettered");
+            tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code.as_str(), "dead-lettered");
         }
         if let Some(event) = event {
             // Confirmed, so recorded: a later round of this event does not dead-letter

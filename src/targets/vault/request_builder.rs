@@ -2,7 +2,7 @@
 //! like `R&D&is_domain_admin__v=true` arrives as one `user_title__v` value and can never
 //! smuggle in a second field.
 
-use crate::target::{id, Change, PreparedRequest, TargetError};
+use crate::targets::{id, Change, PreparedRequest, TargetError};
 use serde_json::{Map, Value};
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
@@ -172,7 +172,10 @@ mod tests {
 
     #[test]
     fn a_path_traversal_id_builds_no_request() {
-        assert_eq!(put("../../auth", json!({})).unwrap_err().code, "invalid_id");
+        assert_eq!(
+            put("../../auth", json!({})).unwrap_err().code.as_str(),
+            "invalid_id"
+        );
     }
 
     #[test]

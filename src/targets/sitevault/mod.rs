@@ -11,7 +11,7 @@ pub use request_builder::{changed_body, edit_person};
 pub use service::SiteVaultTarget;
 
 /// A SiteVault is a Vault with the SiteVault application: same connection settings.
-pub type SiteVaultConfig = crate::target::vault::VaultConfig;
+pub type SiteVaultConfig = crate::targets::vault::VaultConfig;
 
 /// Top-level body fields of Edit User a mapping may write.
 pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &["is_investigator", "assignments", "username"];

@@ -6,7 +6,7 @@
 //! overwritten; the caller re-reads and tries again. Fields the mapping does not own are
 //! never in the request, so they cannot be wiped.
 
-use crate::target::{id, PreparedRequest, TargetError};
+use crate::targets::{id, PreparedRequest, TargetError};
 use serde_json::{json, Map, Value};
 
 pub const JSON_PATCH: &str = "application/json-patch+json";
@@ -198,6 +198,9 @@ mod tests {
 
     #[test]
     fn ids_are_checked_before_any_request() {
-        assert_eq!(get_user("981/../1").unwrap_err().code, "invalid_id");
+        assert_eq!(
+            get_user("981/../1").unwrap_err().code.as_str(),
+            "invalid_id"
+        );
     }
 }

@@ -25,13 +25,73 @@ impl ErrorClass {
     }
 }
 
+/// The short, stable code of a failure: a metric label and dead-letter header. The codes
+/// hrsync itself steers by are variants, so a typo cannot silently change what happens;
+/// everything a target says (`INVALID_DATA`, `http_503`, `timeout`, …) is carried as
+/// [`ErrorCode::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Refused by hrsync's own circuit breaker: the target looks down; parked, no round used.
+    CircuitOpen,
+    /// A mapping expression failed for the event: dead letter `mapping`.
+    Mapping,
+    /// No known account in the target: dead letter `unlinked` for a leaver.
+    Unlinked,
+    /// The state store failed: the event waits or is deferred.
+    Store,
+    /// An id that cannot be used in a URL: dead letter `invalid_id`.
+    InvalidId,
+    /// Several accounts match a lookup: never guessed.
+    Ambiguous,
+    /// What the target (or the transport) said.
+    Other(String),
+}
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::CircuitOpen => "circuit_open",
+            ErrorCode::Mapping => "mapping",
+            ErrorCode::Unlinked => "unlinked",
+            ErrorCode::Store => "store",
+            ErrorCode::InvalidId => "invalid_id",
+            ErrorCode::Ambiguous => "ambiguous",
+            ErrorCode::Other(code) => code,
+        }
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        match code {
+            "circuit_open" => ErrorCode::CircuitOpen,
+            "mapping" => ErrorCode::Mapping,
+            "unlinked" => ErrorCode::Unlinked,
+            "store" => ErrorCode::Store,
+            "invalid_id" => ErrorCode::InvalidId,
+            "ambiguous" => ErrorCode::Ambiguous,
+            other => ErrorCode::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for ErrorCode {
+    fn from(code: String) -> Self {
+        ErrorCode::from(code.as_str())
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A failed target operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetError {
     pub class: ErrorClass,
-    /// A short, stable code: a Vault error type (`INVALID_DATA`), `http_503`, `timeout`,
-    /// `connect`, `invalid_id`, … Used as a metric label and dead-letter header.
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable detail, free of secrets and personal data.
     pub detail: String,
     /// How long the target asked us to wait (`Retry-After`, rate-limit windows).
@@ -39,7 +99,7 @@ pub struct TargetError {
 }
 
 impl TargetError {
-    pub fn new(class: ErrorClass, code: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(class: ErrorClass, code: impl Into<ErrorCode>, detail: impl Into<String>) -> Self {
         TargetError {
             class,
             code: code.into(),
@@ -48,15 +108,15 @@ impl TargetError {
         }
     }
 
-    pub fn transient(code: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn transient(code: impl Into<ErrorCode>, detail: impl Into<String>) -> Self {
         Self::new(ErrorClass::Transient, code, detail)
     }
 
-    pub fn permanent(code: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn permanent(code: impl Into<ErrorCode>, detail: impl Into<String>) -> Self {
         Self::new(ErrorClass::Permanent, code, detail)
     }
 
-    pub fn config(code: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn config(code: impl Into<ErrorCode>, detail: impl Into<String>) -> Self {
         Self::new(ErrorClass::Config, code, detail)
     }
 

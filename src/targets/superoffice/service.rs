@@ -8,8 +8,8 @@ use super::request_builder::{
 use super::{LeaverMode, SuperOfficeConfig};
 use crate::config::Secret;
 use crate::event::Action;
-use crate::target::http_client::{self, Answer};
-use crate::target::{
+use crate::targets::http_client::{self, Answer};
+use crate::targets::{
     single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;

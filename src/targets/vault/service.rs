@@ -8,8 +8,8 @@ use super::request_builder::{
 use super::{VaultConfig, MEMBERSHIP_PREFIX};
 use crate::config::Secret;
 use crate::event::Action;
-use crate::target::veeva_session::VeevaSession;
-use crate::target::{
+use crate::targets::veeva_session::VeevaSession;
+use crate::targets::{
     single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
@@ -37,7 +37,7 @@ impl VaultTarget {
         batcher: &Batcher,
         change: &Change,
     ) -> Result<Applied, TargetError> {
-        let user_id = crate::target::id::numeric("accounts.vault.user_id", &change.account_id)?;
+        let user_id = crate::targets::id::numeric("accounts.vault.user_id", &change.account_id)?;
         let previous = change.previous.clone().unwrap_or_default();
         let changed = changed_fields(&previous, &change.fields)?;
         if changed.is_empty() {

@@ -9,8 +9,8 @@
 
 use super::config::BulkConfig;
 use super::request_builder::update_users;
-use crate::target::veeva_session::{classify, first_error, VeevaSession};
-use crate::target::TargetError;
+use crate::targets::veeva_session::{classify, first_error, VeevaSession};
+use crate::targets::TargetError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -140,7 +140,10 @@ mod tests {
         ]});
         let results = row_results(&body, 3);
         assert!(results[0].is_ok());
-        assert_eq!(results[1].as_ref().unwrap_err().code, "INVALID_DATA");
+        assert_eq!(
+            results[1].as_ref().unwrap_err().code.as_str(),
+            "INVALID_DATA"
+        );
         assert!(!results[1].as_ref().unwrap_err().is_transient());
         assert!(results[2].as_ref().unwrap_err().is_transient());
     }

@@ -14,7 +14,7 @@ pub mod superoffice;
 pub mod vault;
 pub mod veeva_session;
 
-pub use error::{ErrorClass, TargetError};
+pub use error::{ErrorClass, ErrorCode, TargetError};
 
 use crate::event::{Accounts, Action};
 use async_trait::async_trait;

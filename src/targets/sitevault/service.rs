@@ -4,8 +4,8 @@
 use super::request_builder::{changed_body, edit_person};
 use super::SiteVaultConfig;
 use crate::config::Secret;
-use crate::target::veeva_session::VeevaSession;
-use crate::target::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
+use crate::targets::veeva_session::VeevaSession;
+use crate::targets::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
 
 pub struct SiteVaultTarget {

@@ -10,7 +10,7 @@
 //! leaver really loses it. Empty `addons` lists are left out ("do not include if not
 //! applicable", Edit User).
 
-use crate::target::{id, Change, PreparedRequest, TargetError};
+use crate::targets::{id, Change, PreparedRequest, TargetError};
 use serde_json::{json, Map, Value};
 
 const NO_ACCESS: &str = "no_access__v";

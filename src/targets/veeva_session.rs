@@ -107,7 +107,7 @@ impl VeevaSession {
             let answer = http_client::send(build(request)).await?;
             self.note_headers(&answer);
             match parse_answer(&answer) {
-                Err(e) if e.code == "INVALID_SESSION_ID" && !relogged => {
+                Err(e) if e.code.as_str() == "INVALID_SESSION_ID" && !relogged => {
                     tracing::info!(target_api = "vault", "session expired; logging in again");
                     self.forget(&session_id).await;
                     relogged = true;

@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn the_error_names_the_field() {
         let err = numeric("accounts.vault.user_id", "../admin").unwrap_err();
-        assert_eq!(err.code, "invalid_id");
+        assert_eq!(err.code.as_str(), "invalid_id");
         assert!(err.detail.starts_with("accounts.vault.user_id:"));
     }
 }

@@ -1,5 +1,5 @@
 //! Veeva Vault users: `PUT /api/{version}/objects/users/{id}`, form-urlencoded, with a
-//! Vault session (see [`crate::target::veeva_session`]).
+//! Vault session (see [`crate::targets::veeva_session`]).
 //!
 //! A rehire (a joiner whose user is disabled at domain level) also needs its Vault
 //! membership re-activated: re-enabling the domain user does not do it. That call

@@ -1,0 +1,123 @@
+//! The decision for one event in one target, from what the store knows — no I/O here, so
+//! every rule is a unit test: the event is done there already (applied, found unchanged,
+//! stale, or dead-lettered: its letter stands for it), it is older than what was applied
+//! (stale), the account must be looked up first (a leaver nobody linked), or it applies.
+
+use crate::store::{Outcome, TargetState};
+
+/// What to do with an event in one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// This event id was already settled for the target.
+    Duplicate,
+    /// A higher or equal sequence was applied for the employee: skipped, recorded.
+    Stale,
+    /// A leaver with no account known: look it up in the target, then apply.
+    LookUp,
+    Apply,
+}
+
+/// The step for an event with `sequence`, given the target's `state`; `account_known`:
+/// the event or the store names the account; `removes_access`: a leaver the mapping maps.
+pub(super) fn decide(
+    state: &TargetState,
+    sequence: u64,
+    account_known: bool,
+    removes_access: bool,
+) -> Step {
+    if matches!(
+        state.outcome,
+        Some(Outcome::Applied | Outcome::Unchanged | Outcome::Stale | Outcome::DeadLettered)
+    ) {
+        return Step::Duplicate;
+    }
+    if state
+        .last
+        .as_ref()
+        .is_some_and(|last| last.sequence >= sequence)
+    {
+        return Step::Stale;
+    }
+    if !account_known && removes_access {
+        return Step::LookUp;
+    }
+    Step::Apply
+}
+
+/// The account link to record: the event's account when it is new or changed (most events
+/// repeat the link the store has).
+pub(super) fn new_link(known: Option<&str>, in_event: Option<&str>) -> Option<String> {
+    in_event
+        .filter(|account| known != Some(*account))
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AppliedState;
+
+    fn applied_at(sequence: u64) -> TargetState {
+        TargetState {
+            last: Some(AppliedState {
+                sequence,
+                digest: String::new(),
+                fields: Default::default(),
+                event_id: "earlier".into(),
+            }),
+            ..TargetState::default()
+        }
+    }
+
+    #[test]
+    fn an_event_settled_in_the_target_is_a_duplicate_whatever_came_after() {
+        for outcome in [
+            Outcome::Applied,
+            Outcome::Unchanged,
+            Outcome::Stale,
+            Outcome::DeadLettered,
+        ] {
+            let state = TargetState {
+                outcome: Some(outcome),
+                ..applied_at(9)
+            };
+            assert_eq!(decide(&state, 3, true, false), Step::Duplicate, "{outcome}");
+        }
+        // Unlinked is not settled: a later link lets the same event through.
+        let unlinked = TargetState {
+            outcome: Some(Outcome::Unlinked),
+            ..TargetState::default()
+        };
+        assert_eq!(decide(&unlinked, 1, true, false), Step::Apply);
+    }
+
+    #[test]
+    fn an_older_or_equal_sequence_is_stale_a_newer_one_applies() {
+        assert_eq!(decide(&applied_at(5), 4, true, false), Step::Stale);
+        assert_eq!(decide(&applied_at(5), 5, true, false), Step::Stale);
+        assert_eq!(decide(&applied_at(5), 6, true, false), Step::Apply);
+        assert_eq!(decide(&TargetState::default(), 1, true, false), Step::Apply);
+    }
+
+    #[test]
+    fn only_a_leaver_without_a_known_account_is_looked_up() {
+        let nothing = TargetState::default();
+        assert_eq!(decide(&nothing, 1, false, true), Step::LookUp);
+        assert_eq!(decide(&nothing, 1, true, true), Step::Apply);
+        // A joiner or mover without an account is reported unlinked, never searched for.
+        assert_eq!(decide(&nothing, 1, false, false), Step::Apply);
+        // Stale before lookup: an old leaver costs no search.
+        assert_eq!(decide(&applied_at(7), 3, false, true), Step::Stale);
+    }
+
+    #[test]
+    fn a_link_is_recorded_only_when_new_or_changed() {
+        assert_eq!(new_link(None, Some("25001")).as_deref(), Some("25001"));
+        assert_eq!(new_link(Some("25001"), Some("25001")), None);
+        assert_eq!(
+            new_link(Some("25001"), Some("25002")).as_deref(),
+            Some("25002")
+        );
+        assert_eq!(new_link(Some("25001"), None), None);
+    }
+}
