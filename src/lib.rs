@@ -15,15 +15,17 @@
 //!   and rejects bad input with an error that names the field and the rule.
 //! - [`mapping`]: turns an event into per-target field values from declarative expressions
 //!   in the configuration, within each target's field allow-list.
-//! - [`targets`]: one client per target API behind the [`targets::Target`] trait; each turns a
-//!   [`targets::Change`] into HTTP requests and classifies the answer.
+//! - [`targets`]: one folder per target API, each a plugin registered in
+//!   [`targets::registry`] whose configuration builds its client; behind the
+//!   [`targets::Target`] trait each turns a [`targets::Change`] into HTTP requests and
+//!   classifies the answer. Vault, SiteVault, SuperOffice and any SCIM 2.0 provider.
 //! - [`apply`]: drives one event through mapping and targets — dedupe, stale guard,
 //!   retries behind a circuit breaker — and decides the message's fate (ack, delayed retry,
 //!   dead letters).
 //! - [`store`]: the state store (SQLite or PostgreSQL): processed event ids, last applied
 //!   sequence and values per employee × target, account links, the audit log.
 //! - [`config`]: typed, layered configuration (file, environment, secret files) and its
-//!   validation.
+//!   validation; [`secret`] and [`tls`] are the leaves every section shares.
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
 //!   `/metrics`, `/healthz`, `/readyz` endpoints.
 //! - [`ops`]: the operator commands (held messages today).
@@ -38,9 +40,11 @@ pub mod http;
 pub mod mapping;
 pub mod metrics;
 pub mod ops;
+pub mod secret;
 pub mod simulator;
 pub mod source;
 pub mod store;
 pub mod targets;
 pub mod telemetry;
+pub mod tls;
 pub mod worker;

@@ -25,7 +25,7 @@ const FRAME_LOGGERS: [&str; 9] = [
     "rustls",
 ];
 
-/// The cap [`FRAME_LOGGERS`] are held to.
+/// The cap the frame loggers are held to (the AMQP, HTTP/2 and TLS libraries).
 pub fn frame_logger_cap() -> Targets {
     FRAME_LOGGERS.iter().fold(
         Targets::new().with_default(LevelFilter::TRACE),
@@ -34,7 +34,7 @@ pub fn frame_logger_cap() -> Targets {
 }
 
 /// Installs the global subscriber. `RUST_LOG` overrides the configured level (but not the
-/// cap on [`FRAME_LOGGERS`]).
+/// cap on the frame loggers).
 pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))

@@ -10,9 +10,6 @@ use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::source::consumer::Consumer;
 use crate::store::Store;
-use crate::targets::sitevault::SiteVaultTarget;
-use crate::targets::superoffice::SuperOfficeTarget;
-use crate::targets::vault::VaultTarget;
 use crate::targets::Target;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -58,46 +55,7 @@ async fn prune_forever(
 
 /// Builds the target clients the configuration enables, resolving their secrets.
 pub fn build_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn Target>>> {
-    let mut targets: Vec<Arc<dyn Target>> = Vec::new();
-    if let Some(vault) = config.targets.vault.as_ref().filter(|c| c.enabled) {
-        let password = vault
-            .password
-            .resolve()
-            .map_err(anyhow::Error::msg)
-            .context("targets.vault.password")?;
-        targets.push(Arc::new(
-            VaultTarget::new(vault.clone(), password).map_err(anyhow::Error::msg)?,
-        ));
-    }
-    if let Some(sitevault) = config.targets.sitevault.as_ref().filter(|c| c.enabled) {
-        let password = sitevault
-            .password
-            .resolve()
-            .map_err(anyhow::Error::msg)
-            .context("targets.sitevault.password")?;
-        targets.push(Arc::new(
-            SiteVaultTarget::new(sitevault.clone(), password).map_err(anyhow::Error::msg)?,
-        ));
-    }
-    if let Some(superoffice) = config.targets.superoffice.as_ref().filter(|c| c.enabled) {
-        let authorization = superoffice
-            .auth
-            .header_value()
-            .map_err(anyhow::Error::msg)
-            .context("targets.superoffice.auth")?;
-        let app_token = superoffice
-            .app_token
-            .as_ref()
-            .map(|t| t.resolve())
-            .transpose()
-            .map_err(anyhow::Error::msg)
-            .context("targets.superoffice.app_token")?;
-        targets.push(Arc::new(
-            SuperOfficeTarget::new(superoffice, authorization, app_token)
-                .map_err(anyhow::Error::msg)?,
-        ));
-    }
-    Ok(targets)
+    crate::targets::registry::build(&config.targets)
 }
 
 /// Opens the state store (running its migrations).

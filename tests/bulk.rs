@@ -13,11 +13,12 @@ use serde_json::json;
 use std::time::Duration;
 
 fn bulk_vault_only(c: &mut Config) {
-    let vault = c.targets.vault.as_mut().unwrap();
-    vault.bulk.enabled = true;
-    vault.bulk.max_wait = Duration::from_secs(3);
-    c.targets.sitevault.as_mut().unwrap().enabled = false;
-    c.targets.superoffice.as_mut().unwrap().enabled = false;
+    c.edit_target(|vault: &mut VaultConfig| {
+        vault.bulk.enabled = true;
+        vault.bulk.max_wait = Duration::from_secs(3);
+    });
+    c.edit_target(|s: &mut SiteVaultConfig| s.0.enabled = false);
+    c.edit_target(|s: &mut SuperOfficeConfig| s.enabled = false);
     c.worker.concurrency = 1200;
     c.rabbitmq.prefetch = 1200;
 }

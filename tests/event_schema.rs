@@ -52,7 +52,13 @@ fn decode_structured(event: &Value) -> Result<hrsync::event::HrEvent, String> {
         headers: &headers,
     };
     let body = serde_json::to_vec(event).unwrap();
-    decode(&body, &envelope, MAX_BODY_BYTES).map_err(|e| e.to_string())
+    decode(
+        &body,
+        &envelope,
+        MAX_BODY_BYTES,
+        hrsync::targets::registry::account_keys(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -453,8 +453,9 @@ async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_he
 async fn rejected_superoffice_credentials_suspend_calls_and_the_events_wait_then_apply() {
     let h = Harness::start_with(
         |c| {
-            c.targets.superoffice.as_mut().unwrap().login_cooldown =
-                std::time::Duration::from_secs(3);
+            c.edit_target(|so: &mut SuperOfficeConfig| {
+                so.login_cooldown = std::time::Duration::from_secs(3)
+            });
         },
         SimulatorConfig::default(),
     )

@@ -153,7 +153,7 @@ fn front(pki: &Pki, upstream: SocketAddr) -> Front {
 }
 
 fn sim_addr(config: &Config) -> SocketAddr {
-    let url = &config.targets.vault.as_ref().unwrap().base_url;
+    let url = config.target::<VaultConfig>().unwrap().base_url;
     url.trim_start_matches("http://").parse().unwrap()
 }
 
@@ -177,16 +177,18 @@ async fn the_worker_reaches_broker_and_targets_over_tls_with_a_private_ca_and_cl
             c.rabbitmq.tls = pki.client_tls();
             let sim = front(&pki, sim_addr(c));
             let https = format!("https://localhost:{}", sim.addr.port());
-            for vault in [c.targets.vault.as_mut(), c.targets.sitevault.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                vault.base_url = https.clone();
-                vault.tls = pki.client_tls();
-            }
-            let so = c.targets.superoffice.as_mut().unwrap();
-            so.base_url = https.clone();
-            so.tls = pki.client_tls();
+            c.edit_target(|v: &mut VaultConfig| {
+                v.base_url = https.clone();
+                v.tls = pki.client_tls();
+            });
+            c.edit_target(|v: &mut SiteVaultConfig| {
+                v.0.base_url = https.clone();
+                v.0.tls = pki.client_tls();
+            });
+            c.edit_target(|so: &mut SuperOfficeConfig| {
+                so.base_url = https.clone();
+                so.tls = pki.client_tls();
+            });
             fronts.lock().unwrap().extend([broker, sim]);
         },
         Default::default(),
@@ -264,9 +266,10 @@ async fn a_target_certificate_from_an_unknown_ca_parks_that_target_and_names_the
     let h = Harness::start_with(
         |c| {
             let sim = front(&pki, sim_addr(c));
-            let vault = c.targets.vault.as_mut().unwrap();
-            vault.base_url = format!("https://localhost:{}", sim.addr.port());
-            vault.tls = pki.without_ca();
+            c.edit_target(|vault: &mut VaultConfig| {
+                vault.base_url = format!("https://localhost:{}", sim.addr.port());
+                vault.tls = pki.without_ca();
+            });
             fronts.lock().unwrap().push(sim);
         },
         Default::default(),

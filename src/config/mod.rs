@@ -6,19 +6,16 @@
 //! typo in a Kubernetes ConfigMap fails the rollout instead of silently using a default.
 
 pub mod reference;
-mod secret;
-pub mod tls;
 
-pub use secret::{Secret, SecretSource};
-pub use tls::TlsConfig;
+pub use crate::secret::{Secret, SecretSource};
+pub use crate::tls::TlsConfig;
 
 use crate::mapping::MappingConfig;
-use crate::targets::sitevault::SiteVaultConfig;
-use crate::targets::superoffice::SuperOfficeConfig;
-use crate::targets::vault::VaultConfig;
+use crate::targets::{registry, TargetConfig};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,7 +43,10 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub guard: GuardConfig,
-    pub targets: TargetsConfig,
+    /// One section per target, each read and checked by its own plugin
+    /// (`targets::registry`).
+    #[schemars(schema_with = "registry::config_schema")]
+    pub targets: BTreeMap<String, serde_json::Value>,
     pub mapping: MappingConfig,
 }
 
@@ -385,14 +385,6 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct TargetsConfig {
-    pub vault: Option<VaultConfig>,
-    pub sitevault: Option<SiteVaultConfig>,
-    pub superoffice: Option<SuperOfficeConfig>,
-}
-
 /// A configuration that could not be loaded. Each line names where the value came from
 /// (the file, or the environment variable), the key, and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -456,6 +448,22 @@ impl Config {
         Self::from_figment(Figment::new().merge(Toml::string(text)))
     }
 
+    /// The section of target `C`, read (`None` when the configuration has none).
+    pub fn target<C: TargetConfig>(&self) -> Option<C> {
+        let section = self.targets.get(C::NAME)?;
+        serde_json::from_value(section.clone()).ok()
+    }
+
+    /// Changes the section of target `C` (tests and tools build configurations this way).
+    pub fn edit_target<C: TargetConfig>(&mut self, change: impl FnOnce(&mut C)) {
+        let mut config = self
+            .target::<C>()
+            .unwrap_or_else(|| panic!("no valid [targets.{}] to edit", C::NAME));
+        change(&mut config);
+        let section = serde_json::to_value(&config).expect("target configuration serialises");
+        self.targets.insert(C::NAME.to_string(), section);
+    }
+
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
         let config: Config = figment
             .extract()
@@ -469,15 +477,7 @@ impl Config {
         let mut errors = Vec::new();
         self.validate_worker(&mut errors);
         self.validate_rabbitmq(&mut errors);
-        if let Some(vault) = &self.targets.vault {
-            vault.validate("targets.vault", &mut errors);
-        }
-        if let Some(sitevault) = &self.targets.sitevault {
-            sitevault.validate("targets.sitevault", &mut errors);
-        }
-        if let Some(superoffice) = &self.targets.superoffice {
-            superoffice.validate("targets.superoffice", &mut errors);
-        }
+        registry::check(&self.targets, &mut errors);
         if let Err(mapping_errors) = crate::mapping::Mapper::new(&self.mapping) {
             errors.extend(mapping_errors);
         }
@@ -591,14 +591,6 @@ impl Config {
         if rabbit.binding_keys.is_empty() {
             errors.push("rabbitmq.binding_keys: must name at least one routing key".into());
         }
-    }
-}
-
-/// Checks that a base URL is an absolute http(s) URL; shared by the target configs.
-pub fn validate_base_url(key: &str, url: &str, errors: &mut Vec<String>) {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-        _ => errors.push(format!("{key}: not an absolute http(s) URL")),
     }
 }
 

@@ -77,6 +77,18 @@ fn walk(schema: &Value, prefix: &str, defs: &Map<String, Value>, rows: &mut Vec<
     let Some(properties) = object.get("properties").and_then(Value::as_object) else {
         return;
     };
+    // `[mapping.<target>]` and the like: a table of named sections of one shape.
+    if let Some(each) = object
+        .get("additionalProperties")
+        .filter(|each| object_schema(each, defs).is_some())
+    {
+        let name = if prefix == "mapping" {
+            "<target>"
+        } else {
+            "<name>"
+        };
+        walk(each, &format!("{prefix}.{name}"), defs, rows);
+    }
     for (name, property) in properties {
         let key = if prefix.is_empty() {
             name.clone()
@@ -92,6 +104,7 @@ fn walk(schema: &Value, prefix: &str, defs: &Map<String, Value>, rows: &mut Vec<
             kind: kind(property, defs),
             default: property
                 .get("default")
+                .filter(|d| !d.is_null())
                 .map_or_else(|| "—".to_string(), |d| format!("`{d}`")),
             description,
             key: if is_map(property, defs) {

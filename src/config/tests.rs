@@ -10,7 +10,13 @@ fn shipped_text() -> String {
 fn the_shipped_configuration_loads_and_validates() {
     let config = Config::from_toml(&shipped_text()).unwrap();
     assert_eq!(config.rabbitmq.queue, "hrsync.events");
-    assert_eq!(config.targets.vault.unwrap().vault_id, 1776);
+    assert_eq!(
+        config
+            .target::<crate::targets::vault::VaultConfig>()
+            .unwrap()
+            .vault_id,
+        1776
+    );
     assert!(config.rabbitmq.password.resolve().is_ok());
 }
 
@@ -108,7 +114,12 @@ fn environment_variables_override_the_file() {
     std::env::remove_var("HRSYNC_TARGETS__VAULT__PASSWORD");
     std::fs::remove_file(&path).unwrap();
     assert_eq!(config.rabbitmq.prefetch, 64);
-    let secret = config.targets.vault.unwrap().password.resolve().unwrap();
+    let secret = config
+        .target::<crate::targets::vault::VaultConfig>()
+        .unwrap()
+        .password
+        .resolve()
+        .unwrap();
     assert_eq!(secret.expose(), "from-env");
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::envelope::{Envelope, HrEvent};
+use super::envelope::{AccountKey, Envelope, HrEvent};
 use super::validate::{media_type, validate, InvalidEvent, ReadIds};
 
 /// Content type of a structured-mode CloudEvent in JSON.
@@ -32,6 +32,7 @@ pub fn decode(
     body: &[u8],
     envelope: &Envelope<'_>,
     max_body_bytes: usize,
+    accounts: &[AccountKey],
 ) -> Result<HrEvent, InvalidEvent> {
     let media_type = envelope.content_type.map(media_type);
     let structured = media_type.as_deref() == Some(STRUCTURED);
@@ -47,7 +48,7 @@ pub fn decode(
             }
             let data = parse_body(body, max_body_bytes, &ids)?;
             attributes.insert("data".into(), Value::Object(data));
-            return validate(&attributes, &ids);
+            return validate(&attributes, &ids, accounts);
         }
         if let Some(other) = media_type.as_deref().filter(|m| *m != JSON) {
             return Err(ReadIds::default().fail(
@@ -68,7 +69,7 @@ pub fn decode(
             "required (neither in the body nor in a cloudEvents:specversion header)",
         ));
     }
-    validate(&attributes, &ids)
+    validate(&attributes, &ids, accounts)
 }
 
 /// The body as a JSON object, checked for size, UTF-8 and syntax in that order.

@@ -120,16 +120,37 @@ impl HrEvent {
     }
 }
 
-/// Existing target accounts the event links the employee to (`data.accounts`). Ids are text
+/// Existing target accounts the event links the employee to (`data.accounts`), by target
+/// name: `data.accounts.<target>.<field>` for each target's [`AccountKey`]. Ids are text
 /// whatever their JSON type, because they end up in URLs.
 #[derive(Default, Clone, Debug, PartialEq, Eq)]
-pub struct Accounts {
-    /// `data.accounts.vault.user_id`.
-    pub vault: Option<String>,
-    /// `data.accounts.sitevault.person_id`.
-    pub sitevault: Option<String>,
-    /// `data.accounts.superoffice.associate_id`.
-    pub superoffice: Option<String>,
+pub struct Accounts(pub std::collections::BTreeMap<String, String>);
+
+impl Accounts {
+    /// The account id the event gives for `target`.
+    pub fn get(&self, target: &str) -> Option<&str> {
+        self.0.get(target).map(String::as_str)
+    }
+}
+
+/// Where an event links a target's account, and what its id looks like: each target says
+/// (`targets::TargetPlugin::account`), and the decoder checks what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountKey {
+    /// The target's name, the key under `data.accounts`.
+    pub target: &'static str,
+    /// The id's field inside it (`user_id`, `person_id`, …).
+    pub field: &'static str,
+    pub shape: IdShape,
+}
+
+/// What an account id must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdShape {
+    /// A positive integer, or a string of digits that is not all zeros.
+    Numeric,
+    /// Non-empty text without control characters.
+    Text,
 }
 
 /// Attributes delivered beside the body (AMQP message properties and headers), already

@@ -14,5 +14,5 @@ mod validate;
 mod tests;
 
 pub use decode::decode;
-pub use envelope::{Accounts, Action, Envelope, HrEvent, MAX_BODY_BYTES};
+pub use envelope::{AccountKey, Accounts, Action, Envelope, HrEvent, IdShape, MAX_BODY_BYTES};
 pub use validate::InvalidEvent;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::envelope::{Accounts, Action, HrEvent};
+use super::envelope::{AccountKey, Accounts, Action, HrEvent, IdShape};
 
 /// Longest accepted CloudEvents `id`.
 const MAX_ID_CHARS: usize = 256;
@@ -72,9 +72,10 @@ fn readable(value: Option<&Value>) -> Option<String> {
 pub(crate) fn validate(
     attributes: &Map<String, Value>,
     ids: &ReadIds,
+    account_keys: &[AccountKey],
 ) -> Result<HrEvent, InvalidEvent> {
     let ids = &ReadIds::from_attributes(attributes).or(ids);
-    let check = Checker { ids };
+    let check = Checker { ids, account_keys };
 
     let specversion = check.required_str(attributes, "specversion", "specversion")?;
     if specversion != "1.0" {
@@ -199,6 +200,8 @@ pub(crate) fn employee_id_problem(text: &str) -> Option<String> {
 /// The rules, each raising an error that carries the ids read so far.
 struct Checker<'a> {
     ids: &'a ReadIds,
+    /// Where each target's account id is read from.
+    account_keys: &'a [AccountKey],
 }
 
 /// Person fields the contract names; all person fields must be strings.
@@ -362,11 +365,17 @@ impl Checker<'_> {
     }
 
     fn accounts(&self, accounts: &Map<String, Value>) -> Result<Accounts, InvalidEvent> {
-        Ok(Accounts {
-            vault: self.account(accounts, "vault", "user_id", Self::numeric_id)?,
-            sitevault: self.account(accounts, "sitevault", "person_id", Self::text_id)?,
-            superoffice: self.account(accounts, "superoffice", "associate_id", Self::numeric_id)?,
-        })
+        let mut found = std::collections::BTreeMap::new();
+        for key in self.account_keys {
+            let read = match key.shape {
+                IdShape::Numeric => Self::numeric_id,
+                IdShape::Text => Self::text_id,
+            };
+            if let Some(id) = self.account(accounts, key.target, key.field, read)? {
+                found.insert(key.target.to_string(), id);
+            }
+        }
+        Ok(Accounts(found))
     }
 
     /// `data.accounts.<target>.<key>` as text, if the target is given.

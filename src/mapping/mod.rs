@@ -14,7 +14,7 @@ mod context;
 mod functions;
 
 use crate::event::{Action, HrEvent};
-use crate::targets::TargetKind;
+use crate::targets::{registry, TargetKind};
 use minijinja::{Environment, Expression, UndefinedBehavior};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -25,7 +25,6 @@ use std::sync::Arc;
 pub type Tables = BTreeMap<String, BTreeMap<String, Value>>;
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     /// Constants available to expressions as `vars.NAME` (an org id, a default profile…).
     #[serde(default)]
@@ -33,18 +32,15 @@ pub struct MappingConfig {
     /// Lookup tables, used as `lookup('table', key)` or `tables.table[key]`.
     #[serde(default)]
     pub tables: Tables,
-    pub vault: Option<TargetMapping>,
-    pub sitevault: Option<TargetMapping>,
-    pub superoffice: Option<TargetMapping>,
+    /// `[mapping.<target>]`, one per target that is mapped (an unknown name is refused
+    /// when the mapping is checked).
+    #[serde(flatten)]
+    pub targets: BTreeMap<String, TargetMapping>,
 }
 
 impl MappingConfig {
     pub fn for_target(&self, kind: TargetKind) -> Option<&TargetMapping> {
-        match kind {
-            TargetKind::Vault => self.vault.as_ref(),
-            TargetKind::SiteVault => self.sitevault.as_ref(),
-            TargetKind::SuperOffice => self.superoffice.as_ref(),
-        }
+        self.targets.get(kind.as_str())
     }
 }
 
@@ -249,7 +245,7 @@ impl Mapper {
     pub fn evaluate(&self, events: &[(&str, HrEvent)]) -> Evaluation {
         let mut found = Evaluation::default();
         for (source, event) in events {
-            for kind in TargetKind::ALL {
+            for kind in registry::kinds() {
                 self.eval(kind, event, |e| {
                     let line = format!("{e} (evaluated against {source})");
                     if e.in_config {
@@ -268,7 +264,15 @@ impl Mapper {
 /// Every field a mapping may not write, each naming its key.
 fn check(config: &MappingConfig) -> Vec<String> {
     let mut errors = Vec::new();
-    for kind in TargetKind::ALL {
+    for name in config.targets.keys() {
+        if TargetKind::named(name).is_none() {
+            errors.push(format!(
+                "mapping.{name}: no such target (hrsync knows {}; and vars, tables)",
+                registry::names()
+            ));
+        }
+    }
+    for kind in registry::kinds() {
         let Some(mapping) = config.for_target(kind) else {
             continue;
         };
@@ -299,7 +303,7 @@ fn compile<'env>(
 ) -> Result<Expressions<'env>, Vec<String>> {
     let mut compiled = HashMap::new();
     let mut errors = Vec::new();
-    for kind in TargetKind::ALL {
+    for kind in registry::kinds() {
         let Some(mapping) = config.for_target(kind) else {
             continue;
         };

@@ -16,13 +16,17 @@ fn event(file: &str) -> HrEvent {
         content_type: Some("application/cloudevents+json"),
         headers: &headers,
     };
-    decode(&body, &envelope, 1 << 20).unwrap()
+    decode(&body, &envelope, 1 << 20, registry::account_keys()).unwrap()
+}
+
+fn kind(name: &str) -> TargetKind {
+    TargetKind::named(name).unwrap()
 }
 
 #[test]
 fn a_joiner_sets_the_vault_profile_and_activates_the_user() {
     let fields = mapper()
-        .map(TargetKind::Vault, &event("joiner.json"))
+        .map(kind("vault"), &event("joiner.json"))
         .unwrap()
         .unwrap();
     assert_eq!(fields["user_first_name__v"], "Ana");
@@ -38,7 +42,7 @@ fn a_joiner_sets_the_vault_profile_and_activates_the_user() {
 #[test]
 fn a_leaver_only_deactivates_in_vault() {
     let fields = mapper()
-        .map(TargetKind::Vault, &event("leaver.json"))
+        .map(kind("vault"), &event("leaver.json"))
         .unwrap()
         .unwrap();
     assert_eq!(Value::Object(fields), json!({"domain_active__v": false}));
@@ -47,7 +51,7 @@ fn a_leaver_only_deactivates_in_vault() {
 #[test]
 fn a_joiner_gets_sitevault_assignments_from_roles_and_sites() {
     let fields = mapper()
-        .map(TargetKind::SiteVault, &event("joiner.json"))
+        .map(kind("sitevault"), &event("joiner.json"))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -67,7 +71,7 @@ fn a_joiner_gets_sitevault_assignments_from_roles_and_sites() {
 #[test]
 fn a_superoffice_joiner_gets_group_from_department_and_is_not_deleted() {
     let fields = mapper()
-        .map(TargetKind::SuperOffice, &event("joiner.json"))
+        .map(kind("superoffice"), &event("joiner.json"))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -83,7 +87,7 @@ fn a_superoffice_joiner_gets_group_from_department_and_is_not_deleted() {
 fn a_department_missing_from_the_table_is_a_mapping_error_naming_the_field() {
     let mut joiner = event("joiner.json");
     joiner.data["person"]["department"] = json!("Astrology");
-    let err = mapper().map(TargetKind::SuperOffice, &joiner).unwrap_err();
+    let err = mapper().map(kind("superoffice"), &joiner).unwrap_err();
     assert_eq!(err.field, "UserGroup");
     assert!(
         err.to_string()

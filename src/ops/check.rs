@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::event::{self, Envelope, HrEvent};
 use crate::mapping::{Mapper, EXAMPLE_EVENTS};
+use crate::targets::registry;
 use anyhow::Context;
 use std::collections::BTreeMap;
 
@@ -57,9 +58,14 @@ pub fn example_events() -> anyhow::Result<Vec<(&'static str, HrEvent)>> {
     EXAMPLE_EVENTS
         .iter()
         .map(|(name, body)| {
-            event::decode(body.as_bytes(), &envelope, usize::MAX)
-                .map(|event| (*name, event))
-                .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+            event::decode(
+                body.as_bytes(),
+                &envelope,
+                usize::MAX,
+                registry::account_keys(),
+            )
+            .map(|event| (*name, event))
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
         })
         .collect()
 }
@@ -76,11 +82,7 @@ mod tests {
 
     fn with_expression(target: &str, field: &str, expression: &str) -> anyhow::Result<Checked> {
         let mut config = shipped();
-        let mapping = match target {
-            "vault" => config.mapping.vault.as_mut(),
-            _ => config.mapping.superoffice.as_mut(),
-        }
-        .unwrap();
+        let mapping = config.mapping.targets.get_mut(target).unwrap();
         mapping.mover.insert(field.into(), expression.into());
         check(&config)
     }

@@ -37,8 +37,13 @@ pub fn plan(config: &Config, body: &[u8]) -> anyhow::Result<Plan> {
         content_type: Some("application/cloudevents+json"),
         headers: &no_headers,
     };
-    let event = event::decode(body, &envelope, config.worker.max_body_bytes)
-        .map_err(|e| anyhow::anyhow!("not a valid HR event: {e}"))?;
+    let event = event::decode(
+        body,
+        &envelope,
+        config.worker.max_body_bytes,
+        crate::targets::registry::account_keys(),
+    )
+    .map_err(|e| anyhow::anyhow!("not a valid HR event: {e}"))?;
     let mapper = Mapper::new(&config.mapping)
         .map_err(|errors| anyhow::anyhow!("invalid mapping:\n  {}", errors.join("\n  ")))?;
     let gate =

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::faults;
 use super::reply::Reply;
 use super::state::BurstReading;
-use super::{sitevault, superoffice, vault, Simulator};
+use super::{scim, sitevault, superoffice, vault, Simulator};
 
 /// Largest request body the simulator reads (Vault allows far more; hrsync sends little).
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -30,6 +30,7 @@ pub(crate) enum Target {
     Vault,
     SiteVault,
     SuperOffice,
+    Scim,
 }
 
 impl Target {
@@ -38,6 +39,7 @@ impl Target {
             Target::Vault => "vault",
             Target::SiteVault => "sitevault",
             Target::SuperOffice => "superoffice",
+            Target::Scim => "scim",
         }
     }
 
@@ -143,6 +145,8 @@ pub(crate) fn classify(segments: &[String]) -> Target {
     let so_root = at(1).eq_ignore_ascii_case("user") || at(1).eq_ignore_ascii_case("agents");
     if at(0) == "v1" && so_root {
         Target::SuperOffice
+    } else if at(0) == "scim" && at(1) == "v2" {
+        Target::Scim
     } else if at(1) == "app" && at(2) == "sitevault" {
         Target::SiteVault
     } else {
@@ -198,6 +202,7 @@ impl Simulator {
         match target {
             Target::Vault => vault::handle(&mut state, config, request),
             Target::SiteVault => sitevault::handle(&mut state, config, request),
+            Target::Scim => scim::handle(&mut state, config, request),
             Target::SuperOffice => superoffice::handle(&mut state, config, request),
         }
     }

@@ -22,6 +22,7 @@ pub(crate) enum FaultTarget {
     Vault,
     Sitevault,
     Superoffice,
+    Scim,
     #[default]
     Any,
 }
@@ -33,6 +34,7 @@ impl FaultTarget {
             FaultTarget::Vault => target == Target::Vault,
             FaultTarget::Sitevault => target == Target::SiteVault,
             FaultTarget::Superoffice => target == Target::SuperOffice,
+            FaultTarget::Scim => target == Target::Scim,
         }
     }
 }
@@ -279,6 +281,9 @@ fn status_reply(target: Target, status: StatusCode) -> Reply {
     if target == Target::SuperOffice {
         return Reply::so_error(status, "SimulatedFault", message);
     }
+    if target == Target::Scim {
+        return super::scim::error(status, None, message);
+    }
     let body = if status == StatusCode::TOO_MANY_REQUESTS {
         vault_failure_body("API_LIMIT_EXCEEDED", message)
     } else {
@@ -291,6 +296,9 @@ fn status_reply(target: Target, status: StatusCode) -> Reply {
 
 fn failure_reply(target: Target, failure_type: &str) -> Reply {
     let message = format!("Simulated {failure_type}");
+    if target == Target::Scim {
+        return super::scim::error(StatusCode::BAD_REQUEST, Some("invalidValue"), message);
+    }
     if target == Target::SuperOffice {
         Reply::so_error(StatusCode::BAD_REQUEST, failure_type, message)
     } else {

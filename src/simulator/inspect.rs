@@ -112,6 +112,7 @@ async fn all_users(State(sim): State<Simulator>) -> Json<Value> {
         "vault": keyed(&state.vault_users),
         "sitevault": keyed(&state.sitevault_persons),
         "superoffice": keyed(&state.superoffice_users),
+        "scim": keyed(&state.scim_users),
     }))
 }
 
@@ -126,6 +127,7 @@ async fn one_user(
             .ok()
             .and_then(|id: u64| state.vault_users.get(&id)),
         "sitevault" => state.sitevault_persons.get(&id),
+        "scim" => state.scim_users.get(&id),
         "superoffice" => id
             .parse()
             .ok()
@@ -186,6 +188,11 @@ fn store_user(
             let user = superoffice::build_user(n, &body, false)
                 .map_err(|message| (StatusCode::BAD_REQUEST, message))?;
             state.superoffice_users.insert(n, user.clone());
+            user
+        }
+        "scim" => {
+            let user = with_id(body, "id", json!(id));
+            state.scim_users.insert(id.to_owned(), user.clone());
             user
         }
         _ => return Err((StatusCode::NOT_FOUND, format!("unknown target '{target}'"))),

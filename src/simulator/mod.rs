@@ -1,5 +1,5 @@
 //! In-memory target simulator: one HTTP server that behaves like the parts of Veeva Vault,
-//! Veeva SiteVault and SuperOffice CRM that hrsync calls, plus a `/_sim/` control plane
+//! Veeva SiteVault, SuperOffice CRM and a SCIM 2.0 service provider that hrsync calls, plus a `/_sim/` control plane
 //! (fault injection, request log, user inspection). Integration tests and people trying
 //! hrsync locally point all three targets at it.
 //!
@@ -11,6 +11,7 @@ mod faults;
 mod inspect;
 mod jsonpatch;
 mod reply;
+mod scim;
 mod seed;
 mod sitevault;
 mod state;
@@ -50,6 +51,8 @@ pub struct SimulatorConfig {
     pub burst_window: Duration,
     /// Accepted SuperOffice `Authorization` header values.
     pub superoffice_authorization: Vec<String>,
+    /// Accepted SCIM bearer tokens.
+    pub scim_tokens: Vec<String>,
     /// Number of seeded users per target.
     pub seed_users: usize,
 }
@@ -66,6 +69,7 @@ impl Default for SimulatorConfig {
             burst_limit: 2000,
             burst_window: Duration::from_secs(5 * 60),
             superoffice_authorization: vec!["Basic aHJzeW5jOnNpbXVsYXRvci1wYXNzd29yZA==".to_owned()],
+            scim_tokens: vec!["simulator-scim-token".to_owned()],
             seed_users: 1000,
         }
     }

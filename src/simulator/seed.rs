@@ -191,3 +191,23 @@ fn license_owner() -> Value {
         "UnrestrictedModuleLicenses": [],
     })
 }
+
+/// SCIM users `u25001..` (id = `u` + the Vault user id of the same person).
+pub(crate) fn scim_users(n: usize) -> BTreeMap<String, Record> {
+    (0..n)
+        .map(|i| {
+            let p = person(i);
+            let id = format!("u{}", FIRST_VAULT_USER + i as u64);
+            let user = object(json!({
+                "id": id,
+                "userName": p.email,
+                "name": {"givenName": p.first, "familyName": p.last},
+                "displayName": format!("{} {}", p.first, p.last),
+                "title": p.title,
+                "emails": [{"value": p.email, "type": "work", "primary": true}],
+                "active": true,
+            }));
+            (id, user)
+        })
+        .collect()
+}

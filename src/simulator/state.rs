@@ -21,6 +21,7 @@ pub(crate) struct State {
     pub vault_users: BTreeMap<u64, Record>,
     pub sitevault_persons: BTreeMap<String, Record>,
     pub superoffice_users: BTreeMap<i64, Record>,
+    pub scim_users: BTreeMap<String, Record>,
     pub sessions: HashMap<String, Instant>,
     pub burst: Burst,
     pub faults: FaultQueue,
@@ -35,6 +36,7 @@ impl State {
             vault_users: seed::vault_users(config),
             sitevault_persons: seed::sitevault_persons(config.seed_users),
             superoffice_users: seed::superoffice_users(config.seed_users),
+            scim_users: seed::scim_users(config.seed_users),
             sessions: HashMap::new(),
             burst: Burst::new(config.burst_limit, config.burst_window),
             faults: FaultQueue::default(),
@@ -54,10 +56,15 @@ pub(crate) struct Stats {
 impl Default for Stats {
     /// Every target listed, at zero.
     fn default() -> Self {
-        let requests = [Target::Vault, Target::SiteVault, Target::SuperOffice]
-            .into_iter()
-            .map(|t| (t.as_str(), 0))
-            .collect();
+        let requests = [
+            Target::Vault,
+            Target::SiteVault,
+            Target::SuperOffice,
+            Target::Scim,
+        ]
+        .into_iter()
+        .map(|t| (t.as_str(), 0))
+        .collect();
         Self {
             auth_calls: 0,
             requests,

@@ -399,7 +399,7 @@ impl Consumer {
 /// broker refuses or that does not chain to a trusted CA (`rabbitmq.tls`), or refused
 /// credentials.
 fn config_problem(error: &lapin::Error) -> Option<String> {
-    if let Some(why) = crate::config::tls::is_certificate_error(error) {
+    if let Some(why) = crate::tls::is_certificate_error(error) {
         return Some(format!("TLS: {why} (rabbitmq.tls)"));
     }
     let text = error.to_string();

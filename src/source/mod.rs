@@ -79,5 +79,10 @@ pub fn decode(delivery: &Delivery, max_body_bytes: usize) -> Result<HrEvent, Inv
             .map(|c| c.as_str()),
         headers: &header_map,
     };
-    event::decode(&delivery.data, &envelope, max_body_bytes)
+    event::decode(
+        &delivery.data,
+        &envelope,
+        max_body_bytes,
+        crate::targets::registry::account_keys(),
+    )
 }

@@ -150,7 +150,7 @@ impl TargetError {
         };
         // A certificate the target refuses, or one that does not chain to a trusted CA,
         // needs an operator (targets.*.tls), not retries.
-        if let Some(why) = crate::config::tls::is_certificate_error(err) {
+        if let Some(why) = crate::tls::is_certificate_error(err) {
             return Self::config("tls_certificate", format!("TLS: {why}"));
         }
         // reqwest's Display includes the URL, which carries only ids, never secrets.

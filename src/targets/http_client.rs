@@ -2,7 +2,7 @@
 //! and reading an answer into status, headers and text with transport errors classified.
 
 use super::TargetError;
-use crate::config::TlsConfig;
+use crate::tls::TlsConfig;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use std::time::Duration;
@@ -74,4 +74,12 @@ pub async fn send(request: RequestBuilder) -> Result<Answer, TargetError> {
         headers,
         body,
     })
+}
+
+/// A target's base URL must be absolute http(s).
+pub fn validate_base_url(key: &str, url: &str, errors: &mut Vec<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+        _ => errors.push(format!("{key}: not an absolute http(s) URL")),
+    }
 }

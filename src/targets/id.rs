@@ -22,6 +22,20 @@ pub fn alphanumeric(field: &str, id: &str) -> Result<String, TargetError> {
     }
 }
 
+/// An opaque resource id such as a SCIM `id` (often a UUID): ASCII letters, digits, `-`
+/// and `_` — nothing that could leave its path segment.
+pub fn path_segment(field: &str, id: &str) -> Result<String, TargetError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if !id.is_empty() && id.len() <= 128 && id.bytes().all(allowed) {
+        Ok(id.to_string())
+    } else {
+        Err(invalid(
+            field,
+            "must be ASCII letters, digits, - and _ only",
+        ))
+    }
+}
+
 fn invalid(field: &str, rule: &str) -> TargetError {
     TargetError::permanent("invalid_id", format!("{field}: {rule}"))
 }

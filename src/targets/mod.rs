@@ -1,84 +1,30 @@
-//! The three target APIs behind one trait.
+//! The target APIs, as plugins behind one trait.
 //!
 //! Each target lives in its own folder, split by job like Vector's sinks: `config.rs`
-//! (user-facing settings and their validation), `request_builder.rs` (change → HTTP request,
-//! pure and testable, reused by dry runs), `service.rs` (transport, auth, response
-//! classification). Retrying is not done here: a target reports *what kind* of failure it
-//! saw ([`ErrorClass`]) and the [`crate::apply`] layer decides what to do about it.
+//! (user-facing settings, their validation, and the [`TargetConfig`] that builds the
+//! client), `request_builder.rs` (change → HTTP request, pure and testable, reused by dry
+//! runs), `service.rs` (transport, auth, response classification). [`registry`] lists them,
+//! one line each; [`plugin`] is what a target must provide. Retrying is not done here: a
+//! target reports *what kind* of failure it saw ([`ErrorClass`]) and the [`crate::apply`]
+//! layer decides what to do about it.
 
 pub mod error;
 pub mod http_client;
 pub mod id;
+pub mod plugin;
+pub mod registry;
+pub mod scim;
 pub mod sitevault;
 pub mod superoffice;
 pub mod vault;
 pub mod veeva_session;
 
 pub use error::{ErrorClass, ErrorCode, TargetError};
+pub use plugin::{TargetConfig, TargetKind, TargetPlugin};
 
-use crate::event::{Accounts, Action};
+use crate::event::Action;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use std::fmt;
-
-/// Which target API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TargetKind {
-    Vault,
-    SiteVault,
-    SuperOffice,
-}
-
-impl TargetKind {
-    pub const ALL: [TargetKind; 3] = [
-        TargetKind::Vault,
-        TargetKind::SiteVault,
-        TargetKind::SuperOffice,
-    ];
-
-    /// The name used in configuration keys, metrics labels and dead-letter headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Vault => "vault",
-            TargetKind::SiteVault => "sitevault",
-            TargetKind::SuperOffice => "superoffice",
-        }
-    }
-
-    /// The account id this target needs, as linked in the event.
-    pub fn account_id(self, accounts: &Accounts) -> Option<&str> {
-        match self {
-            TargetKind::Vault => accounts.vault.as_deref(),
-            TargetKind::SiteVault => accounts.sitevault.as_deref(),
-            TargetKind::SuperOffice => accounts.superoffice.as_deref(),
-        }
-    }
-
-    /// Fields a mapping may write when the configuration does not list its own allow-list.
-    pub fn default_allowed_fields(self) -> &'static [&'static str] {
-        match self {
-            TargetKind::Vault => vault::DEFAULT_ALLOWED_FIELDS,
-            TargetKind::SiteVault => sitevault::DEFAULT_ALLOWED_FIELDS,
-            TargetKind::SuperOffice => superoffice::DEFAULT_ALLOWED_FIELDS,
-        }
-    }
-
-    /// Fields that grant power; a mapping writes them only if the configuration names
-    /// them in `privileged_fields`.
-    pub fn privileged_fields(self) -> &'static [&'static str] {
-        match self {
-            TargetKind::Vault => vault::PRIVILEGED_FIELDS,
-            TargetKind::SiteVault => sitevault::PRIVILEGED_FIELDS,
-            TargetKind::SuperOffice => superoffice::PRIVILEGED_FIELDS,
-        }
-    }
-}
-
-impl fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One user update for one target, produced by the mapping from one event.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@
 use super::http_client::{self, Answer};
 use super::vault::VaultConfig;
 use super::{ErrorClass, PreparedRequest, TargetError};
-use crate::config::Secret;
+use crate::secret::Secret;
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::Value;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -10,6 +10,10 @@ mod staff;
 use hrsync::config::Config;
 use hrsync::simulator::{self, Simulator, SimulatorConfig};
 use hrsync::source::{self, headers, publish};
+pub use hrsync::targets::scim::ScimConfig;
+pub use hrsync::targets::sitevault::SiteVaultConfig;
+pub use hrsync::targets::superoffice::SuperOfficeConfig;
+pub use hrsync::targets::vault::VaultConfig;
 use hrsync::worker::Worker;
 use lapin::options::{BasicAckOptions, BasicGetOptions, QueueDeleteOptions};
 use lapin::{BasicProperties, Channel, Connection};
@@ -193,19 +197,13 @@ impl Harness {
         config.retry.max_delay = Duration::from_millis(200);
         config.retry.budget = Duration::from_secs(10);
         config.worker.shutdown_grace = Duration::from_secs(5);
-        for vault in [
-            config.targets.vault.as_mut(),
-            config.targets.sitevault.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            vault.base_url = sim_url.clone();
-        }
-        if let Some(so) = config.targets.superoffice.as_mut() {
+        config.edit_target(|v: &mut VaultConfig| v.base_url = sim_url.clone());
+        config.edit_target(|v: &mut SiteVaultConfig| v.0.base_url = sim_url.clone());
+        config.edit_target(|so: &mut SuperOfficeConfig| {
             so.base_url = sim_url.clone();
             so.rate_limit_per_second = 1000;
-        }
+        });
+        config.edit_target(|s: &mut ScimConfig| s.base_url = format!("{sim_url}/api/scim/v2"));
         adjust(&mut config);
 
         let password = config.rabbitmq.password.resolve().unwrap();

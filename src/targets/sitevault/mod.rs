@@ -10,8 +10,33 @@ mod service;
 pub use request_builder::{changed_body, edit_person};
 pub use service::SiteVaultTarget;
 
-/// A SiteVault is a Vault with the SiteVault application: same connection settings.
-pub type SiteVaultConfig = crate::targets::vault::VaultConfig;
+/// A SiteVault is a Vault with the SiteVault application: the same connection settings.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct SiteVaultConfig(pub crate::targets::vault::VaultConfig);
+
+impl crate::targets::TargetConfig for SiteVaultConfig {
+    const NAME: &'static str = "sitevault";
+    const ACCOUNT: (&'static str, crate::event::IdShape) =
+        ("person_id", crate::event::IdShape::Text);
+    const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = DEFAULT_ALLOWED_FIELDS;
+    const PRIVILEGED_FIELDS: &'static [&'static str] = PRIVILEGED_FIELDS;
+
+    fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+
+    fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
+        self.0.validate(prefix, errors);
+    }
+
+    fn build(&self) -> anyhow::Result<std::sync::Arc<dyn crate::targets::Target>> {
+        let password = self.0.resolve_password("targets.sitevault")?;
+        Ok(std::sync::Arc::new(
+            SiteVaultTarget::new(self.0.clone(), password).map_err(anyhow::Error::msg)?,
+        ))
+    }
+}
 
 /// Top-level body fields of Edit User a mapping may write.
 pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &["is_investigator", "assignments", "username"];

@@ -2,8 +2,8 @@
 //! (SiteVault documents no way to read a person back), with the shared Vault session.
 
 use super::request_builder::{changed_body, edit_person};
-use super::SiteVaultConfig;
-use crate::config::Secret;
+use crate::secret::Secret;
+use crate::targets::vault::VaultConfig;
 use crate::targets::veeva_session::VeevaSession;
 use crate::targets::{Applied, Change, PreparedRequest, Target, TargetError, TargetKind};
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ pub struct SiteVaultTarget {
 }
 
 impl SiteVaultTarget {
-    pub fn new(config: SiteVaultConfig, password: Secret) -> Result<Self, String> {
+    pub fn new(config: VaultConfig, password: Secret) -> Result<Self, String> {
         Ok(SiteVaultTarget {
             session: VeevaSession::new(config, password, "targets.sitevault")?,
         })
@@ -27,7 +27,8 @@ impl SiteVaultTarget {
 #[async_trait]
 impl Target for SiteVaultTarget {
     fn kind(&self) -> TargetKind {
-        TargetKind::SiteVault
+        TargetKind::named(<super::SiteVaultConfig as crate::targets::TargetConfig>::NAME)
+            .expect("registered")
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {

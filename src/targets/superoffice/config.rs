@@ -1,10 +1,11 @@
 //! User-facing settings of the SuperOffice connection and their validation.
 
-use crate::config::{validate_base_url, Secret, SecretSource};
-use serde::Deserialize;
+use crate::secret::{Secret, SecretSource};
+use crate::targets::http_client::validate_base_url;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuperOfficeConfig {
     /// Set to false to leave this target alone.
@@ -40,11 +41,13 @@ pub struct SuperOfficeConfig {
     pub login_cooldown: Duration,
     /// TLS: a private CA to trust, a client certificate for mutual TLS.
     #[serde(default)]
-    pub tls: crate::config::TlsConfig,
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// How SuperOffice leavers are retired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LeaverMode {
     #[default]
@@ -53,7 +56,7 @@ pub enum LeaverMode {
 }
 
 /// How hrsync authenticates to SuperOffice.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "scheme", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SuperOfficeAuth {
     /// Onsite installations.
@@ -86,6 +89,42 @@ impl SuperOfficeAuth {
                 Secret::new(format!("SOTicket {}", ticket.resolve()?.expose()))
             }
         })
+    }
+}
+
+impl crate::targets::TargetConfig for SuperOfficeConfig {
+    const NAME: &'static str = "superoffice";
+    const ACCOUNT: (&'static str, crate::event::IdShape) =
+        ("associate_id", crate::event::IdShape::Numeric);
+    const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
+    const PRIVILEGED_FIELDS: &'static [&'static str] = super::PRIVILEGED_FIELDS;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
+        SuperOfficeConfig::validate(self, prefix, errors);
+    }
+
+    fn build(&self) -> anyhow::Result<std::sync::Arc<dyn crate::targets::Target>> {
+        use anyhow::Context;
+        let authorization = self
+            .auth
+            .header_value()
+            .map_err(anyhow::Error::msg)
+            .context("targets.superoffice.auth")?;
+        let app_token = self
+            .app_token
+            .as_ref()
+            .map(|t| t.resolve())
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("targets.superoffice.app_token")?;
+        Ok(std::sync::Arc::new(
+            super::SuperOfficeTarget::new(self, authorization, app_token)
+                .map_err(anyhow::Error::msg)?,
+        ))
     }
 }
 

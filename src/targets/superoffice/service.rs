@@ -6,8 +6,8 @@ use super::request_builder::{
     find_users, get_user, get_user_by_name, make_retired, patch_ops, patch_user,
 };
 use super::{LeaverMode, SuperOfficeConfig};
-use crate::config::Secret;
 use crate::event::Action;
+use crate::secret::Secret;
 use crate::targets::http_client::{self, Answer};
 use crate::targets::{
     single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
@@ -152,7 +152,8 @@ impl SuperOfficeTarget {
 #[async_trait]
 impl Target for SuperOfficeTarget {
     fn kind(&self) -> TargetKind {
-        TargetKind::SuperOffice
+        TargetKind::named(<super::SuperOfficeConfig as crate::targets::TargetConfig>::NAME)
+            .expect("registered")
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {

@@ -1,11 +1,15 @@
 //! User-facing settings of a Veeva Vault connection, shared by Vault and SiteVault (a
 //! SiteVault is a Vault with the SiteVault application), and their validation.
 
-use crate::config::{validate_base_url, SecretSource};
-use serde::Deserialize;
+use crate::event::IdShape;
+use crate::secret::SecretSource;
+use crate::targets::http_client::validate_base_url;
+use crate::targets::Target;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultConfig {
     /// Set to false to leave this target alone.
@@ -51,7 +55,7 @@ pub struct VaultConfig {
     pub bulk: BulkConfig,
     /// TLS: a private CA to trust, a client certificate for mutual TLS.
     #[serde(default)]
-    pub tls: crate::config::TlsConfig,
+    pub tls: crate::tls::TlsConfig,
 }
 
 /// Vault bulk updates: movers and leavers waiting at the same time go out as one
@@ -59,7 +63,7 @@ pub struct VaultConfig {
 /// 10,000-person reorganisation takes 20 calls, not 10,000. In bulk mode a change is
 /// diffed against what hrsync last applied (the state store) rather than a fresh read,
 /// since a read per user would cost the calls bulk saves.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BulkConfig {
     pub enabled: bool,
@@ -81,7 +85,38 @@ impl Default for BulkConfig {
     }
 }
 
+impl crate::targets::TargetConfig for VaultConfig {
+    const NAME: &'static str = "vault";
+    const ACCOUNT: (&'static str, IdShape) = ("user_id", IdShape::Numeric);
+    const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
+    const PRIVILEGED_FIELDS: &'static [&'static str] = super::PRIVILEGED_FIELDS;
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self, prefix: &str, errors: &mut Vec<String>) {
+        VaultConfig::validate(self, prefix, errors);
+    }
+
+    fn build(&self) -> anyhow::Result<Arc<dyn Target>> {
+        let password = self.resolve_password("targets.vault")?;
+        Ok(Arc::new(
+            super::VaultTarget::new(self.clone(), password).map_err(anyhow::Error::msg)?,
+        ))
+    }
+}
+
 impl VaultConfig {
+    /// The integration user's password, resolved (a start-up error names `prefix`).
+    pub fn resolve_password(&self, prefix: &str) -> anyhow::Result<crate::secret::Secret> {
+        use anyhow::Context;
+        self.password
+            .resolve()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{prefix}.password"))
+    }
+
     fn default_enabled() -> bool {
         true
     }

@@ -6,8 +6,8 @@ use super::request_builder::{
     changed_fields, find_user, retrieve_user, update_membership, update_user,
 };
 use super::{VaultConfig, MEMBERSHIP_PREFIX};
-use crate::config::Secret;
 use crate::event::Action;
+use crate::secret::Secret;
 use crate::targets::veeva_session::VeevaSession;
 use crate::targets::{
     single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
@@ -74,7 +74,8 @@ impl VaultTarget {
 #[async_trait]
 impl Target for VaultTarget {
     fn kind(&self) -> TargetKind {
-        TargetKind::Vault
+        TargetKind::named(<super::VaultConfig as crate::targets::TargetConfig>::NAME)
+            .expect("registered")
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {

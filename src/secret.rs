@@ -51,6 +51,26 @@ impl TryFrom<serde_json::Value> for SecretSource {
     }
 }
 
+/// Written back the way it was read (configuration tools; never logged: Debug redacts).
+impl serde::Serialize for SecretSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            SecretSource::File { file } => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("file", file)?;
+                map.end()
+            }
+            SecretSource::Env { env } => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("env", env)?;
+                map.end()
+            }
+            SecretSource::Inline(value) => serializer.serialize_str(value),
+        }
+    }
+}
+
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,11 +7,11 @@
 //! the peer then refuses — or a peer whose certificate does not chain to a trusted CA — is
 //! a configuration problem at run time: see [`is_certificate_error`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// `tls = { ca_file = "…", cert_file = "…", key_file = "…" }`; every key optional.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file of CA certificates to trust in addition to the public roots, e.g. the

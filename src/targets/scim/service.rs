@@ -1,0 +1,135 @@
+//! The SCIM client: bearer token, reads the user, PATCHes the attributes that differ.
+
+use super::request_builder::{find_users, get_user, patch_ops, patch_user, SCIM_JSON};
+use super::ScimConfig;
+use crate::secret::Secret;
+use crate::targets::http_client::{self, Answer};
+use crate::targets::{
+    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetConfig, TargetError,
+    TargetKind,
+};
+use async_trait::async_trait;
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+pub struct ScimTarget {
+    kind: TargetKind,
+    base_url: String,
+    /// `Bearer <token>`.
+    authorization: Secret,
+    http: Client,
+}
+
+impl ScimTarget {
+    pub fn new(config: &ScimConfig, token: Secret) -> Result<Self, String> {
+        Ok(ScimTarget {
+            kind: TargetKind::named(ScimConfig::NAME).expect("scim is registered"),
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            authorization: Secret::new(format!("Bearer {}", token.expose())),
+            http: http_client::client(config.timeout, &config.tls, "targets.scim.tls")?,
+        })
+    }
+
+    /// Sends one request; the event id goes along as `X-Request-Id` for tracing.
+    async fn send(&self, request: PreparedRequest, event_id: &str) -> Result<Answer, TargetError> {
+        let mut builder = self
+            .http
+            .request(
+                request.method.clone(),
+                format!("{}{}", self.base_url, request.path),
+            )
+            .header("Authorization", self.authorization.expose())
+            .header("Accept", SCIM_JSON)
+            .header("X-Request-Id", event_id);
+        if !request.body.is_empty() {
+            builder = builder
+                .header("Content-Type", request.content_type)
+                .body(request.body);
+        }
+        let answer = http_client::send(builder).await?;
+        if answer.status.is_success() {
+            Ok(answer)
+        } else {
+            Err(scim_error(&answer))
+        }
+    }
+
+    async fn read(&self, change: &Change) -> Result<Value, TargetError> {
+        let answer = self
+            .send(get_user(&change.account_id)?, &change.event_id)
+            .await?;
+        json(&answer)
+    }
+}
+
+/// A SCIM error (RFC 7644 §3.12) classified by status; its `detail` and `scimType` kept.
+fn scim_error(answer: &Answer) -> TargetError {
+    let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    let detail = body.get("detail").and_then(Value::as_str).unwrap_or("");
+    let scim_type = body.get("scimType").and_then(Value::as_str);
+    let error = TargetError::from_status(
+        answer.status,
+        format!(
+            "HTTP {}{}: {}",
+            answer.status.as_u16(),
+            scim_type.map_or(String::new(), |t| format!(" ({t})")),
+            detail.chars().take(300).collect::<String>()
+        ),
+    );
+    error.with_retry_after(answer.retry_after())
+}
+
+fn json(answer: &Answer) -> Result<Value, TargetError> {
+    serde_json::from_str(&answer.body)
+        .map_err(|e| TargetError::transient("bad_response", format!("not SCIM JSON: {e}")))
+}
+
+#[async_trait]
+impl Target for ScimTarget {
+    fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
+        let current = self.read(change).await?;
+        let (ops, changed) = patch_ops(&current, &change.fields);
+        if ops.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
+        let answer = self
+            .send(patch_user(&change.account_id, &ops)?, &change.event_id)
+            .await?;
+        // 200 with the resource or 204 without (RFC 7644 §3.5.2) are both success.
+        debug_assert!(answer.status == StatusCode::OK || answer.status.is_success());
+        Ok(Applied::Changed(changed))
+    }
+
+    /// By `userName`, then by e-mail (`emails.value`), the attributes SCIM keeps unique
+    /// or nearly so; several matches are an error, never a guess.
+    async fn lookup(
+        &self,
+        hints: &LookupHints,
+        event_id: &str,
+    ) -> Result<Option<String>, TargetError> {
+        let candidates = [
+            ("userName", &hints.username),
+            ("emails.value", &hints.email),
+        ];
+        for (attribute, value) in candidates {
+            let Some(value) = value else { continue };
+            let answer = self.send(find_users(attribute, value)?, event_id).await?;
+            if let Some(id) = single_match(json(&answer)?.get("Resources"), "id", attribute)? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
+        let (ops, _) = patch_ops(&Value::Null, &change.fields);
+        Ok(vec![
+            get_user(&change.account_id)?,
+            patch_user(&change.account_id, &ops)?,
+        ])
+    }
+}
