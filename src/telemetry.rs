@@ -2,7 +2,7 @@
 //! Event handling runs inside a span carrying `event_id` and `employee_id`, so every line
 //! about an event can be found by either id. Names, e-mails and secrets are never logged.
 
-use crate::config::{LogConfig, LogFormat};
+use serde::Deserialize;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::{FilterExt, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -53,4 +53,70 @@ pub fn init(config: &LogConfig) {
     };
     // A second init (tests, embedded use) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` lines (for log shippers) or `text` (for humans).
+    pub format: LogFormat,
+    /// A tracing filter directive; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn validate(&self, errors: &mut Vec<String>) {
+        if let Err(why) = check_log_level(&self.level) {
+            errors.push(format!("log.level: {why}"));
+        }
+    }
+}
+
+/// A `log.level` must say something: each comma-separated directive is a level or
+/// `target=level`. A bare word that is no level (`inof`) would be read as "everything of
+/// target inof, nothing else" and silently switch all logging off.
+fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |word: &str| LEVELS.contains(&word.trim().to_ascii_lowercase().as_str());
+    if level.trim().is_empty() {
+        return Err(format!("empty; use one of {}", LEVELS.join(", ")));
+    }
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.rsplit_once('=') {
+            Some((target, lvl)) if !target.is_empty() && is_level(lvl) => {}
+            Some(_) => {
+                return Err(format!(
+                    "{directive:?}: expected target=level with a level of {}",
+                    LEVELS.join(", ")
+                ))
+            }
+            None if is_level(directive) => {}
+            None => {
+                return Err(format!(
+                    "{directive:?} is no level ({}); write target=level to set one library's level",
+                    LEVELS.join(", ")
+                ))
+            }
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

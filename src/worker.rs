@@ -36,7 +36,7 @@ pub struct Worker {
 /// Forgets processed event ids older than the retention, every `prune_interval`.
 async fn prune_forever(
     store: Store,
-    config: crate::config::StoreConfig,
+    config: crate::store::config::StoreConfig,
     shutdown: CancellationToken,
 ) {
     let retention = time::Duration::try_from(config.retention).unwrap_or(time::Duration::days(30));

@@ -4,7 +4,9 @@
 //! `open_for`, one request is let through as a probe; its success closes the breaker.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock, so tests can pause and advance time instead of sleeping.
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
@@ -113,9 +115,9 @@ impl Breaker {
 mod tests {
     use super::*;
 
-    #[test]
-    fn opens_after_consecutive_failures_and_probes_once_when_time_is_up() {
-        let breaker = Breaker::new(3, Duration::from_millis(30));
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_consecutive_failures_and_probes_once_when_time_is_up() {
+        let breaker = Breaker::new(3, Duration::from_secs(30));
         assert_eq!(breaker.record_failure(), None);
         assert_eq!(breaker.record_failure(), None);
         assert_eq!(
@@ -123,7 +125,9 @@ mod tests {
             Some(Transition(BreakerState::Open))
         );
         assert!(!breaker.allow().0, "open: no requests");
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(!breaker.allow().0, "still open a second before open_for");
+        tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(
             breaker.allow(),
             (true, Some(Transition(BreakerState::HalfOpen)))
@@ -136,11 +140,11 @@ mod tests {
         assert!(breaker.allow().0);
     }
 
-    #[test]
-    fn a_failed_probe_opens_again() {
-        let breaker = Breaker::new(1, Duration::from_millis(1));
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_opens_again() {
+        let breaker = Breaker::new(1, Duration::from_secs(30));
         breaker.record_failure();
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::advance(Duration::from_secs(31)).await;
         assert!(breaker.allow().0);
         assert_eq!(
             breaker.record_failure(),

@@ -18,7 +18,7 @@
 //! release right now), for this event id, employee, sequence, action and body. Nothing in the message itself — no header a
 //! publisher could set — can let an event skip effective dating or the guard.
 
-use crate::config::{GuardConfig, ScheduleConfig};
+use crate::apply::config::{GuardConfig, ScheduleConfig};
 use crate::event::{Action, HrEvent};
 use crate::store::{
     Admission, GuardLimits, HeldFacts, HeldKind, HeldMessage, HeldStatus, Store, StoreError,

@@ -31,6 +31,7 @@
 
 mod breaker;
 mod call;
+pub mod config;
 mod decide;
 pub mod gate;
 mod prepare;
@@ -45,7 +46,7 @@ pub use verdict::{DeadLetter, DeadLetterReason, Deferral, TargetOutcome, TargetR
 use decide::Step;
 use record::{store_deferral, Planned, Record};
 
-use crate::config::{BreakerConfig, RetryConfig};
+use crate::apply::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;

@@ -2,7 +2,7 @@
 //! `Retry-After` honoured, and a hard budget in attempts and time so that a message never
 //! holds a consumer slot for long. Only transient errors are retried.
 
-use crate::config::RetryConfig;
+use crate::apply::config::RetryConfig;
 use crate::targets::TargetError;
 use backon::{ExponentialBuilder, Retryable};
 use std::future::Future;

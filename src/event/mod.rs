@@ -6,6 +6,7 @@
 //! mode); `schema/hr-event.schema.json` describes the structured-mode envelope for
 //! publishers.
 
+mod accounts;
 mod decode;
 mod envelope;
 mod validate;

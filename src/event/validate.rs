@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::envelope::{AccountKey, Accounts, Action, HrEvent, IdShape};
+use super::envelope::{AccountKey, Accounts, Action, HrEvent};
 
 /// Longest accepted CloudEvents `id`.
 const MAX_ID_CHARS: usize = 256;
@@ -198,10 +198,10 @@ pub(crate) fn employee_id_problem(text: &str) -> Option<String> {
 }
 
 /// The rules, each raising an error that carries the ids read so far.
-struct Checker<'a> {
-    ids: &'a ReadIds,
+pub(super) struct Checker<'a> {
+    pub(super) ids: &'a ReadIds,
     /// Where each target's account id is read from.
-    account_keys: &'a [AccountKey],
+    pub(super) account_keys: &'a [AccountKey],
 }
 
 /// Person fields the contract names; all person fields must be strings.
@@ -233,7 +233,7 @@ impl Checker<'_> {
         Ok(text)
     }
 
-    fn string<'v>(&self, value: &'v Value, path: &str) -> Result<&'v str, InvalidEvent> {
+    pub(super) fn string<'v>(&self, value: &'v Value, path: &str) -> Result<&'v str, InvalidEvent> {
         value
             .as_str()
             .ok_or_else(|| self.ids.fail(path, "must be a string"))
@@ -362,69 +362,6 @@ impl Checker<'_> {
             }
         }
         Ok(())
-    }
-
-    fn accounts(&self, accounts: &Map<String, Value>) -> Result<Accounts, InvalidEvent> {
-        let mut found = std::collections::BTreeMap::new();
-        for key in self.account_keys {
-            let read = match key.shape {
-                IdShape::Numeric => Self::numeric_id,
-                IdShape::Text => Self::text_id,
-            };
-            if let Some(id) = self.account(accounts, key.target, key.field, read)? {
-                found.insert(key.target.to_string(), id);
-            }
-        }
-        Ok(Accounts(found))
-    }
-
-    /// `data.accounts.<target>.<key>` as text, if the target is given.
-    fn account(
-        &self,
-        accounts: &Map<String, Value>,
-        target: &str,
-        key: &str,
-        read: fn(&Self, &Value, &str) -> Result<String, InvalidEvent>,
-    ) -> Result<Option<String>, InvalidEvent> {
-        let path = format!("data.accounts.{target}");
-        let account = match accounts.get(target) {
-            None => return Ok(None),
-            Some(Value::Object(account)) => account,
-            Some(_) => return Err(self.ids.fail(path, "must be a JSON object")),
-        };
-        let path = format!("{path}.{key}");
-        match account.get(key) {
-            None => Err(self.ids.fail(path, "required")),
-            Some(value) => read(self, value, &path).map(Some),
-        }
-    }
-
-    /// A positive integer, or a string of digits that is not all zeros.
-    fn numeric_id(&self, value: &Value, path: &str) -> Result<String, InvalidEvent> {
-        let text = match value {
-            Value::Number(number) => number.as_u64().filter(|n| *n > 0).map(|n| n.to_string()),
-            Value::String(text) => (text.bytes().all(|b| b.is_ascii_digit())
-                && text.bytes().any(|b| b != b'0'))
-            .then(|| text.clone()),
-            _ => None,
-        };
-        text.ok_or_else(|| {
-            self.ids.fail(
-                path,
-                format!("must be a positive integer or a string of digits (got {value})"),
-            )
-        })
-    }
-
-    fn text_id(&self, value: &Value, path: &str) -> Result<String, InvalidEvent> {
-        let text = self.string(value, path)?;
-        if text.trim().is_empty() {
-            return Err(self.ids.fail(path, "must not be empty"));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(self.ids.fail(path, "must not contain control characters"));
-        }
-        Ok(text.to_owned())
     }
 }
 

@@ -18,6 +18,21 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "0.0.0.0:9464".parse().expect("valid default address"),
+        }
+    }
+}
+
 /// Liveness and readiness facts shared between the consumer and the probes.
 pub struct Health {
     consuming: AtomicBool,

@@ -11,22 +11,24 @@
 //! after it, so one employee's messages never overlap and keep their delivery order,
 //! while other employees' messages flow past.
 
-use super::{dead_letter, delayed_retry, topology};
-use crate::apply::{Applier, DeadLetter, Verdict};
-use crate::config::{RabbitMqConfig, RetryConfig, Secret, WorkerConfig};
+use super::lanes::Lanes;
+use super::reconnect::{config_problem, Reconnect};
+use super::topology;
+use crate::apply::config::RetryConfig;
+use crate::apply::Applier;
 use crate::event::{HrEvent, InvalidEvent};
 use crate::http::Health;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::source::config::{RabbitMqConfig, WorkerConfig};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -60,7 +62,7 @@ impl Consumer {
     pub async fn run(&self, shutdown: CancellationToken) {
         let mut backoff = Reconnect::new(self.rabbitmq.reconnect_max_delay);
         let slots = Arc::new(Semaphore::new(self.worker.concurrency));
-        let lanes = Lanes::default();
+        let lanes = Lanes::<Job>::default();
         while !shutdown.is_cancelled() {
             let mut consuming_since = None;
             match self
@@ -104,7 +106,7 @@ impl Consumer {
         &self,
         shutdown: &CancellationToken,
         slots: &Arc<Semaphore>,
-        lanes: &Lanes,
+        lanes: &Lanes<Job>,
         consuming_since: &mut Option<Instant>,
     ) -> Result<(), lapin::Error> {
         let connection =
@@ -224,7 +226,7 @@ impl Consumer {
         &self,
         mut job: Job,
         lane: Option<String>,
-        lanes: &Lanes,
+        lanes: &Lanes<Job>,
         channel: &Channel,
         _slot: OwnedSemaphorePermit,
         shutdown: &CancellationToken,
@@ -269,105 +271,6 @@ impl Consumer {
         self.metrics.in_flight.dec();
     }
 
-    /// Defers (confirmed) what can be tried later, dead-letters (confirmed) what cannot be
-    /// applied, records that the dead-lettered targets are settled, then acks. If any
-    /// publish is not confirmed the message is returned to the queue instead: never lost,
-    /// and the store makes the repeat harmless.
-    async fn settle(
-        &self,
-        delivery: &Delivery,
-        event: Option<&HrEvent>,
-        verdict: &Verdict,
-        channel: &Channel,
-        shutdown: &CancellationToken,
-    ) {
-        if verdict.returned {
-            return requeue(delivery, "stopped while waiting for the state store").await;
-        }
-        let mut letters = verdict.dead_letters.clone();
-        if !verdict.deferred.is_empty() {
-            match self.defer(delivery, verdict, channel).await {
-                Ok(None) => {}
-                Ok(Some(exhausted)) => letters.extend(exhausted),
-                Err(e) => return requeue(delivery, &e.to_string()).await,
-            }
-        }
-        for (published, letter) in letters.iter().enumerate() {
-            if let Err(e) = dead_letter::publish(
-                channel,
-                &self.rabbitmq.dead_letter_exchange,
-                delivery,
-                event,
-                letter,
-            )
-            .await
-            {
-                // The letters already confirmed stand: record them, so the redelivery
-                // does not dead-letter those targets a second time.
-                if let Some(event) = event {
-                    self.applier
-                        .record_dead_letters(event, &letters[..published], shutdown)
-                        .await;
-                }
-                return requeue(delivery, &e.to_string()).await;
-            }
-            self.metrics
-                .dead_letters
-                .with_label_values(&[letter.target_label(), letter.reason.as_str()])
-                .inc();
-            tracing::warn!(target_api = letter.target_label(), reason = letter.reason.as_str(), code = %letter.code.as_str(), "dead-lettered");
-        }
-        if let Some(event) = event {
-            // Confirmed, so recorded: a later round of this event does not dead-letter
-            // these targets again. On shutdown the letters stand and the ack still goes.
-            self.applier
-                .record_dead_letters(event, &letters, shutdown)
-                .await;
-        }
-        match delivery.ack(BasicAckOptions::default()).await {
-            Ok(_) => tracing::info!(outcome = verdict.outcome(), "message settled"),
-            Err(e) => {
-                tracing::warn!(error = %e, "ack failed; the broker will redeliver after reconnect")
-            }
-        }
-    }
-
-    /// Sends the message to the delayed-retry queue, or — past `max_deferrals` rounds —
-    /// returns the dead letters for the deferred targets.
-    async fn defer(
-        &self,
-        delivery: &Delivery,
-        verdict: &Verdict,
-        channel: &Channel,
-    ) -> Result<Option<Vec<DeadLetter>>, dead_letter::PublishError> {
-        let round = delayed_retry::rounds(delivery);
-        let parked_only = verdict.deferred.iter().all(|d| d.parked);
-        let next = if parked_only { round } else { round + 1 };
-        if next > self.retry.max_deferrals {
-            return Ok(Some(
-                verdict
-                    .deferred
-                    .iter()
-                    .map(|d| DeadLetter::exhausted(d, round))
-                    .collect(),
-            ));
-        }
-        let (delay, kind) = if parked_only {
-            (self.retry.park_delay, "parked")
-        } else {
-            (self.retry.deferral_delay(next), "deferred")
-        };
-        delayed_retry::defer(channel, &self.rabbitmq, delivery, delay, next).await?;
-        self.metrics.deferrals.with_label_values(&[kind]).inc();
-        tracing::info!(
-            round = next,
-            delay_secs = delay.as_secs_f64(),
-            kind,
-            "message waits in the delayed-retry queue"
-        );
-        Ok(None)
-    }
-
     /// Stops new deliveries and waits (up to the grace period) for in-flight messages.
     async fn drain(
         &self,
@@ -395,64 +298,6 @@ impl Consumer {
     }
 }
 
-/// Why a broker error needs an operator rather than a reconnect: a TLS certificate the
-/// broker refuses or that does not chain to a trusted CA (`rabbitmq.tls`), or refused
-/// credentials.
-fn config_problem(error: &lapin::Error) -> Option<String> {
-    if let Some(why) = crate::tls::is_certificate_error(error) {
-        return Some(format!("TLS: {why} (rabbitmq.tls)"));
-    }
-    let text = error.to_string();
-    (text.contains("ACCESS_REFUSED") || text.contains("access refused"))
-        .then(|| "the broker refused the credentials (rabbitmq.username, rabbitmq.password)".into())
-}
-
-/// The wait before reconnecting to the broker. It doubles while sessions fail before they
-/// get to consume, or soon after (a broker that is down, refusing, or drops every consumer
-/// at once is not hammered), and starts small again after a healthy session — one that
-/// consumed for at least [`Reconnect::HEALTHY`]: a blip after hours of good work is a new
-/// incident, and a two-second broker restart must not cost the 30 s that earlier blips
-/// had grown the delay to.
-#[derive(Debug)]
-struct Reconnect {
-    next: Duration,
-    max: Duration,
-}
-
-impl Reconnect {
-    const FIRST: Duration = Duration::from_millis(250);
-    /// How long a session must have consumed to count as healthy.
-    const HEALTHY: Duration = Duration::from_secs(1);
-
-    fn new(max: Duration) -> Self {
-        Reconnect {
-            next: Self::FIRST.min(max),
-            max,
-        }
-    }
-
-    /// The wait after a session that ended; `healthy` says whether it consumed for long.
-    fn after_session(&mut self, healthy: bool) -> Duration {
-        if healthy {
-            self.next = Self::FIRST.min(self.max);
-        }
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
-    }
-}
-
-async fn requeue(delivery: &Delivery, why: &str) {
-    tracing::warn!(error = %why, "returning the message to the queue");
-    let options = BasicNackOptions {
-        requeue: true,
-        multiple: false,
-    };
-    if let Err(e) = delivery.nack(options).await {
-        tracing::warn!(error = %e, "nack failed; the broker will redeliver after reconnect");
-    }
-}
-
 fn shuffled(mut queues: Vec<String>) -> Vec<String> {
     use rand::seq::SliceRandom;
     queues.shuffle(&mut rand::rng());
@@ -462,64 +307,5 @@ fn shuffled(mut queues: Vec<String>) -> Vec<String> {
 async fn close(connection: &Connection) {
     if connection.status().connected() {
         let _ = connection.close(200, "hrsync shutting down".into()).await;
-    }
-}
-
-/// Per-employee lanes: the messages waiting behind one in flight, by employee.
-#[derive(Clone, Default)]
-struct Lanes {
-    waiting: Arc<Mutex<HashMap<String, VecDeque<Job>>>>,
-}
-
-impl Lanes {
-    /// Returns the job to run now if the employee's lane was idle (and marks it busy);
-    /// otherwise queues it behind the message in flight.
-    fn join(&self, employee: &str, job: Job) -> Option<Job> {
-        let mut waiting = self.waiting.lock().expect("lock poisoned");
-        match waiting.get_mut(employee) {
-            Some(queue) => {
-                queue.push_back(job);
-                None
-            }
-            None => {
-                waiting.insert(employee.to_string(), VecDeque::new());
-                Some(job)
-            }
-        }
-    }
-
-    /// The employee's next waiting job, or `None` (and the lane is closed).
-    fn next(&self, employee: &str) -> Option<Job> {
-        let mut waiting = self.waiting.lock().expect("lock poisoned");
-        let next = waiting.get_mut(employee).and_then(VecDeque::pop_front);
-        if next.is_none() {
-            waiting.remove(employee);
-        }
-        next
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Reconnect;
-    use std::time::Duration;
-
-    #[test]
-    fn the_reconnect_wait_grows_while_the_broker_stays_away_and_resets_after_a_good_session() {
-        let mut backoff = Reconnect::new(Duration::from_secs(30));
-        let waits: Vec<u128> = (0..9)
-            .map(|_| backoff.after_session(false).as_millis())
-            .collect();
-        assert_eq!(
-            waits,
-            [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
-        );
-        // The broker came back and the worker consumed again: the next blip is cheap.
-        assert_eq!(backoff.after_session(true), Duration::from_millis(250));
-        assert_eq!(backoff.after_session(false), Duration::from_millis(500));
-        // Blip after blip, each after consuming: never more than the first wait.
-        for _ in 0..10 {
-            assert_eq!(backoff.after_session(true), Duration::from_millis(250));
-        }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::publish::{publish_confirmed, PublishError};
 use super::topology::retry_queue;
-use crate::config::RabbitMqConfig;
+use crate::source::config::RabbitMqConfig;
 use lapin::message::Delivery;
 use lapin::types::AMQPValue;
 use lapin::Channel;

@@ -12,17 +12,22 @@
 //! - [`router`]: with shards, moves work-queue messages to the employee's shard queue.
 //! - [`release`]: republishing held messages — due scheduled changes, released staged ones.
 
+pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod delayed_retry;
 pub mod headers;
+mod lanes;
 pub mod publish;
+mod reconnect;
 pub mod release;
 pub mod router;
+mod settle;
 pub mod topology;
 
-use crate::config::{RabbitMqConfig, Secret};
 use crate::event::{self, Envelope, HrEvent, InvalidEvent};
+use crate::secret::Secret;
+use crate::source::config::RabbitMqConfig;
 use lapin::message::Delivery;
 use lapin::uri::{AMQPUri, AMQPUserInfo};
 use lapin::{Connect, Connection, ConnectionProperties};

@@ -2,7 +2,7 @@
 //! `hrsync publish FILE…` (to try the worker by hand) and by the tests. Waits for publisher
 //! confirms so "published" means the broker has it.
 
-use crate::config::RabbitMqConfig;
+use crate::source::config::RabbitMqConfig;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};

@@ -11,8 +11,10 @@
 //! harmless. The proof is the status, not the lease's time: clocks need not agree.
 
 use super::publish;
-use crate::config::{RabbitMqConfig, ScheduleConfig, Secret};
+use crate::apply::config::ScheduleConfig;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::source::config::RabbitMqConfig;
 use crate::store::{HeldKind, HeldMessage, HeldStatus, Store};
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use super::publish::publish_confirmed;
 use super::topology::{shard_exchange, EMPLOYEE_HEADER};
-use crate::config::RabbitMqConfig;
+use crate::source::config::RabbitMqConfig;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ConfirmSelectOptions,

@@ -21,7 +21,7 @@
 //!   A message waits there `x-message-ttl`, then the broker dead-letters it back to the
 //!   work queue (at least once), so a struggling target does not hold consumer slots.
 
-use crate::config::RabbitMqConfig;
+use crate::source::config::RabbitMqConfig;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};

@@ -13,7 +13,7 @@
 //! replicas), an `applied`/`unchanged` record is never overwritten by a later non-applied
 //! one, and the audit log gets field names and a digest, never values.
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 use sqlx::{any::AnyRow, Row};
@@ -22,7 +22,7 @@ use super::{
     digest,
     queries::{now_us, AuditRow},
     writer::Writer,
-    AppliedState, Outcome, Store, StoreError, TargetState,
+    Outcome, Store, StoreError,
 };
 
 /// What one event did in one target, as the state store keeps it.
@@ -72,103 +72,6 @@ impl EventRecord<'_> {
     }
 }
 
-/// An [`EventRecord`] that owns its data, to wait in the group-commit queue.
-pub(super) struct OwnedEventRecord {
-    /// Who the audit entries name.
-    pub(super) actor: Arc<str>,
-    event_id: String,
-    employee_id: String,
-    links: Vec<(String, String)>,
-    targets: Vec<OwnedTargetRecord>,
-}
-
-enum OwnedTargetRecord {
-    Applied {
-        target: String,
-        sequence: u64,
-        fields: Map<String, Value>,
-        changed: Vec<String>,
-        outcome: Outcome,
-    },
-    NotApplied {
-        target: String,
-        outcome: Outcome,
-    },
-}
-
-impl OwnedEventRecord {
-    pub(super) fn of(record: &EventRecord<'_>, actor: &Arc<str>) -> Self {
-        OwnedEventRecord {
-            actor: actor.clone(),
-            event_id: record.event_id.to_owned(),
-            employee_id: record.employee_id.to_owned(),
-            links: record
-                .links
-                .iter()
-                .map(|(t, a)| ((*t).to_owned(), (*a).to_owned()))
-                .collect(),
-            targets: record
-                .targets
-                .iter()
-                .map(|t| match *t {
-                    TargetRecord::Applied {
-                        target,
-                        sequence,
-                        fields,
-                        changed,
-                        outcome,
-                    } => OwnedTargetRecord::Applied {
-                        target: target.to_owned(),
-                        sequence,
-                        fields: fields.clone(),
-                        changed: changed.to_vec(),
-                        outcome,
-                    },
-                    TargetRecord::NotApplied { target, outcome } => OwnedTargetRecord::NotApplied {
-                        target: target.to_owned(),
-                        outcome,
-                    },
-                })
-                .collect(),
-        }
-    }
-
-    pub(super) fn borrow(&self) -> EventRecord<'_> {
-        EventRecord {
-            event_id: &self.event_id,
-            employee_id: &self.employee_id,
-            links: self
-                .links
-                .iter()
-                .map(|(t, a)| (t.as_str(), a.as_str()))
-                .collect(),
-            targets: self
-                .targets
-                .iter()
-                .map(|t| match t {
-                    OwnedTargetRecord::Applied {
-                        target,
-                        sequence,
-                        fields,
-                        changed,
-                        outcome,
-                    } => TargetRecord::Applied {
-                        target,
-                        sequence: *sequence,
-                        fields,
-                        changed,
-                        outcome: *outcome,
-                    },
-                    OwnedTargetRecord::NotApplied { target, outcome } => TargetRecord::NotApplied {
-                        target,
-                        outcome: *outcome,
-                    },
-                })
-                .collect(),
-        }
-    }
-}
-
 /// What the per-event write is called in errors.
 pub(super) const OP: &str = "record_event";
 
@@ -191,61 +94,6 @@ const UPSERT_LINKS_SUFFIX: &str = " \
         account_id = excluded.account_id, linked_at_us = excluded.linked_at_us";
 
 impl Store {
-    /// Everything the worker needs before it touches the targets, in one round trip: per
-    /// target, the event's recorded outcome there, the employee's linked account and the
-    /// last applied state. The result is in the order of `targets`.
-    pub async fn target_states(
-        &self,
-        event_id: &str,
-        employee_id: &str,
-        targets: &[&str],
-    ) -> Result<Vec<TargetState>, StoreError> {
-        if targets.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "WITH wanted (target) AS (VALUES {}) \
-             SELECT w.target AS target, \
-               (SELECT p.outcome FROM processed_events p \
-                 WHERE p.event_id = $1 AND p.target = w.target) AS outcome, \
-               (SELECT a.account_id FROM account_links a \
-                 WHERE a.employee_id = $2 AND a.target = w.target) AS account_id, \
-               s.sequence AS sequence, s.digest AS digest, s.fields AS fields, \
-               s.event_id AS last_event_id \
-             FROM wanted w \
-             LEFT JOIN applied_state s ON s.employee_id = $2 AND s.target = w.target",
-            placeholders(targets.len(), 1, 3)
-        );
-        let mut query = sqlx::query(&sql).bind(event_id).bind(employee_id);
-        for target in targets {
-            query = query.bind(*target);
-        }
-        let rows = query
-            .fetch_all(&self.readers)
-            .await
-            .map_err(self.read_failed("target_states"))?;
-        let mut by_target = std::collections::HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let target: String = column(row, "target")?;
-            by_target.insert(target, state_of(row)?);
-        }
-        Ok(targets
-            .iter()
-            .map(|t| by_target.remove(*t).unwrap_or_default())
-            .collect())
-    }
-
-    /// [`Store::target_states`] for one target.
-    pub async fn target_state(
-        &self,
-        event_id: &str,
-        employee_id: &str,
-        target: &str,
-    ) -> Result<TargetState, StoreError> {
-        let mut states = self.target_states(event_id, employee_id, &[target]).await?;
-        Ok(states.pop().unwrap_or_default())
-    }
-
     /// Writes everything `record` holds in one transaction and returns the targets whose
     /// applied state was *not* recorded because a newer sequence already was (another
     /// replica got there first; nothing of theirs is written).
@@ -264,7 +112,10 @@ impl Store {
             // hold another handle.
             Some(group) => {
                 group
-                    .submit(self, OwnedEventRecord::of(record, &self.actor))
+                    .submit(
+                        self,
+                        super::owned_record::OwnedEventRecord::of(record, &self.actor),
+                    )
                     .await
             }
             None => self.record_alone(record).await,
@@ -288,7 +139,9 @@ impl Store {
         Ok(lost)
     }
 
-    /// The statements of one validated event record, inside `tx`.
+    /// The statements of one validated event record, inside `tx`: links, then the applied
+    /// states (only those that win the sequence check get the rest), then the processed
+    /// outcomes and the audit entries of what was kept.
     pub(super) async fn write_event(
         &self,
         tx: &mut Writer,
@@ -301,182 +154,160 @@ impl Store {
             .iter()
             .filter(|t| !t.is_duplicate())
             .collect();
-        if !record.links.is_empty() {
-            let sql = format!(
-                "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) VALUES {}{}",
-                placeholders(record.links.len(), 4, 1),
-                UPSERT_LINKS_SUFFIX
-            );
-            let mut query = sqlx::query(&sql);
-            for (target, account) in &record.links {
-                query = query
-                    .bind(record.employee_id)
-                    .bind(*target)
-                    .bind(*account)
-                    .bind(now);
-            }
-            query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
-        }
-
-        // The applied states first: only those that won the sequence check get the rest.
+        write_links(tx, record, now).await?;
         let applied: Vec<AppliedRow<'_>> = targets
             .iter()
             .filter_map(|t| AppliedRow::of(t))
             .collect::<Result<_, _>>()?;
-        let mut written: HashSet<String> = HashSet::new();
-        if !applied.is_empty() {
-            let sql = format!(
-                "INSERT INTO applied_state \
-                 (employee_id, target, sequence, digest, fields, event_id, updated_at_us) VALUES {}{}",
-                placeholders(applied.len(), 7, 1),
-                UPSERT_STATE_SUFFIX
-            );
-            let mut query = sqlx::query(&sql);
-            for row in &applied {
-                query = query
-                    .bind(record.employee_id)
-                    .bind(row.target)
-                    .bind(row.sequence)
-                    .bind(row.digest.as_str())
-                    .bind(row.fields_json.as_str())
-                    .bind(record.event_id)
-                    .bind(now);
-            }
-            for row in query.fetch_all(tx.conn()).await.map_err(|e| tx.fail(e))? {
-                written.insert(column(&row, "target")?);
-            }
-        }
+        let written = write_applied_states(tx, record, &applied, now).await?;
         let lost: Vec<String> = applied
             .iter()
             .filter(|row| !written.contains(row.target))
             .map(|row| row.target.to_owned())
             .collect();
-        let kept = |t: &TargetRecord<'_>| match t {
-            TargetRecord::Applied { target, .. } => written.contains(*target),
-            TargetRecord::NotApplied { .. } => true,
-        };
-
-        let processed: Vec<(&str, Outcome)> = targets
-            .iter()
-            .filter(|t| kept(t))
-            .map(|t| match t {
-                TargetRecord::Applied {
-                    target, outcome, ..
-                }
-                | TargetRecord::NotApplied { target, outcome } => (*target, *outcome),
+        let kept: Vec<&TargetRecord<'_>> = targets
+            .into_iter()
+            .filter(|t| match t {
+                TargetRecord::Applied { target, .. } => written.contains(*target),
+                TargetRecord::NotApplied { .. } => true,
             })
             .collect();
-        if !processed.is_empty() {
-            let sql = format!(
-                "INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES {}{}",
-                placeholders(processed.len(), 4, 1),
-                UPSERT_PROCESSED_SUFFIX
-            );
-            let mut query = sqlx::query(&sql);
-            for (target, outcome) in &processed {
-                query = query
-                    .bind(record.event_id)
-                    .bind(*target)
-                    .bind(outcome.as_str())
-                    .bind(now);
-            }
-            query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
-        }
-
-        let audited: Vec<AuditRow<'_>> = targets
-            .iter()
-            .filter(|t| kept(t))
-            .filter_map(|t| match t {
-                TargetRecord::Applied {
-                    target, outcome, ..
-                } => applied
-                    .iter()
-                    .find(|row| row.target == *target)
-                    .map(|row| AuditRow {
-                        event_id: record.event_id,
-                        employee_id: record.employee_id,
-                        target,
-                        fields_changed: &row.changed_json,
-                        values_digest: &row.digest,
-                        outcome: *outcome,
-                        at_us: now,
-                    }),
-                TargetRecord::NotApplied {
-                    target,
-                    outcome: Outcome::DeadLettered,
-                } => Some(AuditRow {
-                    event_id: record.event_id,
-                    employee_id: record.employee_id,
-                    target,
-                    fields_changed: "[]",
-                    values_digest: "",
-                    outcome: Outcome::DeadLettered,
-                    at_us: now,
-                }),
-                TargetRecord::NotApplied { .. } => None,
-            })
-            .collect();
+        write_processed(tx, record, &kept, now).await?;
+        let audited = audit_rows(record, &kept, &applied, now);
         self.insert_audit(tx, actor, &audited).await?;
         Ok(lost)
     }
+}
 
-    /// Records an applied (or found-unchanged) change in one transaction: the processed
-    /// event, the new last-applied state and an audit entry.
-    ///
-    /// Only a `sequence` higher than the stored one may replace the state: otherwise nothing
-    /// is written and `Ok(false)` comes back (the caller treats the event as stale). This
-    /// holds under concurrent calls from several replicas, since the check is part of the
-    /// upsert itself. `outcome` must be [`Outcome::Applied`] or [`Outcome::Unchanged`].
-    #[allow(clippy::too_many_arguments)] // the signature the worker codes against
-    pub async fn record_applied(
-        &self,
-        employee_id: &str,
-        target: &str,
-        event_id: &str,
-        sequence: u64,
-        fields: &Map<String, Value>,
-        fields_changed: &[String],
-        outcome: Outcome,
-    ) -> Result<bool, StoreError> {
-        let lost = self
-            .record_event(&EventRecord {
-                event_id,
-                employee_id,
-                links: Vec::new(),
-                targets: vec![TargetRecord::Applied {
+async fn write_links(
+    tx: &mut Writer,
+    record: &EventRecord<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if record.links.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) VALUES {}{}",
+        placeholders(record.links.len(), 4, 1),
+        UPSERT_LINKS_SUFFIX
+    );
+    let mut query = sqlx::query(&sql);
+    for (target, account) in &record.links {
+        query = query
+            .bind(record.employee_id)
+            .bind(*target)
+            .bind(*account)
+            .bind(now);
+    }
+    query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
+    Ok(())
+}
+
+/// Upserts the applied states; the targets whose state was written (a newer sequence
+/// already recorded keeps its row, and that target is left out).
+async fn write_applied_states(
+    tx: &mut Writer,
+    record: &EventRecord<'_>,
+    applied: &[AppliedRow<'_>],
+    now: i64,
+) -> Result<HashSet<String>, StoreError> {
+    let mut written = HashSet::new();
+    if applied.is_empty() {
+        return Ok(written);
+    }
+    let sql = format!(
+        "INSERT INTO applied_state \
+         (employee_id, target, sequence, digest, fields, event_id, updated_at_us) VALUES {}{}",
+        placeholders(applied.len(), 7, 1),
+        UPSERT_STATE_SUFFIX
+    );
+    let mut query = sqlx::query(&sql);
+    for row in applied {
+        query = query
+            .bind(record.employee_id)
+            .bind(row.target)
+            .bind(row.sequence)
+            .bind(row.digest.as_str())
+            .bind(row.fields_json.as_str())
+            .bind(record.event_id)
+            .bind(now);
+    }
+    for row in query.fetch_all(tx.conn()).await.map_err(|e| tx.fail(e))? {
+        written.insert(column(&row, "target")?);
+    }
+    Ok(written)
+}
+
+async fn write_processed(
+    tx: &mut Writer,
+    record: &EventRecord<'_>,
+    kept: &[&TargetRecord<'_>],
+    now: i64,
+) -> Result<(), StoreError> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES {}{}",
+        placeholders(kept.len(), 4, 1),
+        UPSERT_PROCESSED_SUFFIX
+    );
+    let mut query = sqlx::query(&sql);
+    for t in kept {
+        let (TargetRecord::Applied {
+            target, outcome, ..
+        }
+        | TargetRecord::NotApplied { target, outcome }) = **t;
+        query = query
+            .bind(record.event_id)
+            .bind(target)
+            .bind(outcome.as_str())
+            .bind(now);
+    }
+    query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
+    Ok(())
+}
+
+/// Audit entries for what was applied (field names and a digest, never values) and what
+/// was dead-lettered.
+fn audit_rows<'a>(
+    record: &EventRecord<'a>,
+    kept: &[&TargetRecord<'a>],
+    applied: &'a [AppliedRow<'a>],
+    now: i64,
+) -> Vec<AuditRow<'a>> {
+    kept.iter()
+        .filter_map(|t| match **t {
+            TargetRecord::Applied {
+                target, outcome, ..
+            } => applied
+                .iter()
+                .find(|row| row.target == target)
+                .map(|row| AuditRow {
+                    event_id: record.event_id,
+                    employee_id: record.employee_id,
                     target,
-                    sequence,
-                    fields,
-                    changed: fields_changed,
+                    fields_changed: &row.changed_json,
+                    values_digest: &row.digest,
                     outcome,
-                }],
-            })
-            .await?;
-        Ok(lost.is_empty())
-    }
-
-    /// Records a non-applied outcome for the event and target.
-    ///
-    /// [`Outcome::Duplicate`] writes nothing (the first outcome stands); `Stale`,
-    /// `DeadLettered` and `Unlinked` are recorded (never over an `applied`/`unchanged` one),
-    /// and `DeadLettered` also gets an audit entry. `Applied`/`Unchanged` belong to
-    /// [`Store::record_applied`] and are refused here.
-    pub async fn record_outcome(
-        &self,
-        employee_id: &str,
-        target: &str,
-        event_id: &str,
-        outcome: Outcome,
-    ) -> Result<(), StoreError> {
-        self.record_event(&EventRecord {
-            event_id,
-            employee_id,
-            links: Vec::new(),
-            targets: vec![TargetRecord::NotApplied { target, outcome }],
+                    at_us: now,
+                }),
+            TargetRecord::NotApplied {
+                target,
+                outcome: Outcome::DeadLettered,
+            } => Some(AuditRow {
+                event_id: record.event_id,
+                employee_id: record.employee_id,
+                target,
+                fields_changed: "[]",
+                values_digest: "",
+                outcome: Outcome::DeadLettered,
+                at_us: now,
+            }),
+            TargetRecord::NotApplied { .. } => None,
         })
-        .await?;
-        Ok(())
-    }
+        .collect()
 }
 
 /// An applied record prepared for binding.
@@ -549,38 +380,12 @@ pub(super) fn placeholders(rows: usize, columns: usize, first: usize) -> String 
         .join(", ")
 }
 
-fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(name)
         .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
-}
-
-fn state_of(row: &AnyRow) -> Result<TargetState, StoreError> {
-    let outcome = column::<Option<String>>(row, "outcome")?
-        .map(|o| o.parse())
-        .transpose()?;
-    let account = column::<Option<String>>(row, "account_id")?;
-    let last = match column::<Option<String>>(row, "fields")? {
-        None => None,
-        Some(fields) => {
-            let sequence: i64 = column(row, "sequence")?;
-            Some(AppliedState {
-                sequence: u64::try_from(sequence)
-                    .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
-                digest: column::<Option<String>>(row, "digest")?.unwrap_or_default(),
-                fields: serde_json::from_str(&fields)
-                    .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?,
-                event_id: column::<Option<String>>(row, "last_event_id")?.unwrap_or_default(),
-            })
-        }
-    };
-    Ok(TargetState {
-        outcome,
-        account,
-        last,
-    })
 }
 
 #[cfg(test)]

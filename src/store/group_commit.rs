@@ -14,11 +14,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::{
-    event_record::{OwnedEventRecord, OP},
-    queries::now_us,
-    Store, StoreError,
-};
+use super::{event_record::OP, owned_record::OwnedEventRecord, queries::now_us, Store, StoreError};
 
 type Answer = Result<Vec<String>, StoreError>;
 

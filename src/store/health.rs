@@ -255,7 +255,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // Paused time: the waits that must not end are timed out at once, without sleeping.
+    #[tokio::test(start_paused = true)]
     async fn after_a_failure_one_canary_goes_first_and_the_rest_follow_once_it_recorded() {
         let health = StoreHealth::default();
         let shutdown = CancellationToken::new();

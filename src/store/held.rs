@@ -8,9 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::queries::{from_us, now_us, AuditRow};
-use super::Outcome;
-use super::{Backend, Store, StoreError};
+use super::queries::{from_us, now_us};
+use super::{Store, StoreError};
 
 /// Why a message is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,29 +104,7 @@ pub struct HeldFilter {
     pub until: Option<OffsetDateTime>,
 }
 
-/// The mass-deprovision guard's limits.
-#[derive(Debug, Clone, Copy)]
-pub struct GuardLimits {
-    pub window: time::Duration,
-    /// Deprovisions allowed per window: the lower of `max_absolute` and `max_percent` of
-    /// known accounts, but at least `floor`.
-    pub max_absolute: u64,
-    pub max_percent: f64,
-    pub floor: u64,
-}
-
-/// The guard's answer for one deprovisioning event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    Admitted,
-    /// Held as staged: the window's allowance is used up, or earlier staged operations are
-    /// still waiting for an operator.
-    Staged {
-        allowed: u64,
-    },
-}
-
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "event_id, kind, employee_id, sequence, action, due_at_us, body, status, decided_by";
 
 impl Store {
@@ -204,72 +181,6 @@ impl Store {
         self.write_one("supersede_scheduled", query).await
     }
 
-    /// Claims up to `limit` due scheduled messages for `lease`; another replica will not
-    /// claim them until the lease runs out. Release them with [`Store::mark_held`].
-    pub async fn claim_due(
-        &self,
-        limit: i64,
-        lease: time::Duration,
-    ) -> Result<Vec<HeldMessage>, StoreError> {
-        let now = now_us();
-        let until = now + lease.whole_microseconds() as i64;
-        // PostgreSQL: rows another replica is claiming right now are skipped, not
-        // re-claimed after its commit. SQLite has one writer at a time anyway.
-        let skip_locked = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE held_messages SET status = 'releasing', claimed_until_us = $1 \
-             WHERE (event_id, kind) IN ( \
-                 SELECT event_id, kind FROM held_messages \
-                 WHERE kind = 'scheduled' \
-                   AND ((status = 'pending' AND due_at_us <= $2) OR status = 'releasing') \
-                   AND (claimed_until_us IS NULL OR claimed_until_us < $2) \
-                 ORDER BY due_at_us LIMIT $3 {skip_locked}) \
-             RETURNING {COLUMNS}"
-        );
-        let query = sqlx::query(&sql).bind(until).bind(now).bind(limit);
-        let rows = self.write_returning("claim_due", query).await?;
-        let mut messages = rows.iter().map(held).collect::<Result<Vec<_>, _>>()?;
-        messages.sort_by_key(|m| (m.due_at, m.sequence));
-        Ok(messages)
-    }
-
-    /// Marks one held message releasing for `lease` before it is republished, so its copy
-    /// passes the gate even if it arrives before the release is marked; false if it is not
-    /// pending (or releasing with a lapsed lease) — decided, or another process has it.
-    pub async fn claim_held(
-        &self,
-        event_id: &str,
-        kind: HeldKind,
-        lease: time::Duration,
-    ) -> Result<bool, StoreError> {
-        let now = now_us();
-        let query = sqlx::query(
-            "UPDATE held_messages SET status = 'releasing', claimed_until_us = $3 \
-             WHERE event_id = $1 AND kind = $2 \
-               AND (status = 'pending' \
-                    OR (status = 'releasing' AND (claimed_until_us IS NULL OR claimed_until_us < $4)))",
-        )
-        .bind(event_id)
-        .bind(kind.as_str())
-        .bind(now + lease.whole_microseconds() as i64)
-        .bind(now);
-        Ok(self.write_one("claim_held", query).await? > 0)
-    }
-
-    /// Gives a claim back after its publish failed: pending again, to be released later.
-    pub async fn unclaim_held(&self, event_id: &str, kind: HeldKind) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "UPDATE held_messages SET status = 'pending', claimed_until_us = NULL \
-             WHERE event_id = $1 AND kind = $2 AND status = 'releasing'",
-        )
-        .bind(event_id)
-        .bind(kind.as_str());
-        self.write_one("unclaim_held", query).await.map(|_| ())
-    }
-
     /// Moves a pending scheduled message's due time (e.g. HR asks for a termination to take
     /// effect at once); returns false if it is not pending.
     pub async fn reschedule(
@@ -284,82 +195,6 @@ impl Store {
         .bind(event_id)
         .bind(us(due_at));
         Ok(self.write_one("reschedule", query).await? > 0)
-    }
-
-    /// Sets a held message's status, recording who decided.
-    pub async fn mark_held(
-        &self,
-        event_id: &str,
-        kind: HeldKind,
-        status: HeldStatus,
-    ) -> Result<(), StoreError> {
-        let query = sqlx::query(
-            "UPDATE held_messages SET status = $3, decided_by = $4, decided_at_us = $5 \
-             WHERE event_id = $1 AND kind = $2 AND status IN ('pending', 'releasing')",
-        )
-        .bind(event_id)
-        .bind(kind.as_str())
-        .bind(status.as_str())
-        .bind(self.actor())
-        .bind(now_us());
-        self.write_one("mark_held", query).await.map(|_| ())
-    }
-
-    /// An operator's decision on a staged message: marked released or discarded and written
-    /// to the audit log with the operator's name ([`Store::with_actor`]), in one transaction.
-    /// Returns false if it was no longer pending.
-    pub async fn decide_staged(
-        &self,
-        message: &HeldMessage,
-        release: bool,
-    ) -> Result<bool, StoreError> {
-        const OP: &str = "decide_staged";
-        let (status, outcome) = if release {
-            (HeldStatus::Released, Outcome::Released)
-        } else {
-            (HeldStatus::Discarded, Outcome::Discarded)
-        };
-        let now = now_us();
-        // A release completes a claim (`claim_held`); a discard takes only what is still
-        // pending, never a message whose copy is already out.
-        let from = if release {
-            "('pending', 'releasing')"
-        } else {
-            "('pending')"
-        };
-        let mut tx = self.begin_write(OP).await?;
-        let done = sqlx::query(&format!(
-            "UPDATE held_messages SET status = $3, decided_by = $4, decided_at_us = $5 \
-             WHERE event_id = $1 AND kind = $2 AND status IN {from}"
-        ))
-        .bind(&message.event_id)
-        .bind(HeldKind::Staged.as_str())
-        .bind(status.as_str())
-        .bind(self.actor())
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.fail(e))?;
-        if done.rows_affected() == 0 {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        self.insert_audit(
-            &mut tx,
-            self.actor(),
-            &[AuditRow {
-                event_id: &message.event_id,
-                employee_id: &message.employee_id,
-                target: "guard",
-                fields_changed: "[]",
-                values_digest: "",
-                outcome,
-                at_us: now,
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Pending held messages of `kind` matching `filter`, oldest due first.
@@ -409,82 +244,13 @@ impl Store {
         };
         Ok((count.max(0) as u64, first))
     }
-
-    /// The mass-deprovision guard: admits a deprovisioning event if the rolling window
-    /// still has room and nothing is already staged; otherwise the caller stages it.
-    /// Decided in one transaction so several replicas together stay within the limit.
-    pub async fn admit_deprovision(
-        &self,
-        event_id: &str,
-        employee_id: &str,
-        limits: GuardLimits,
-    ) -> Result<Admission, StoreError> {
-        const OP: &str = "admit_deprovision";
-        let now = now_us();
-        let mut tx = self.begin_write(OP).await?;
-        if self.backend == Backend::Postgres {
-            // Serialises admissions across replicas (released when the transaction ends).
-            sqlx::query("SELECT pg_advisory_xact_lock(7210001)")
-                .execute(tx.conn())
-                .await
-                .map_err(|e| tx.fail(e))?;
-        }
-        let already: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_one(tx.conn())
-                .await
-                .and_then(|row| row.try_get("n"))
-                .map_err(|e| tx.fail(e))?;
-        if already > 0 {
-            tx.commit().await?;
-            return Ok(Admission::Admitted);
-        }
-        let staged: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM held_messages WHERE kind = 'staged' AND status = 'pending'",
-        )
-        .fetch_one(tx.conn())
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(|e| tx.fail(e))?;
-        let known: i64 = sqlx::query("SELECT COUNT(DISTINCT employee_id) AS n FROM account_links")
-            .fetch_one(tx.conn())
-            .await
-            .and_then(|row| row.try_get("n"))
-            .map_err(|e| tx.fail(e))?;
-        let window_start = now - limits.window.whole_microseconds() as i64;
-        let used: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE at_us > $1")
-                .bind(window_start)
-                .fetch_one(tx.conn())
-                .await
-                .and_then(|row| row.try_get("n"))
-                .map_err(|e| tx.fail(e))?;
-        let by_percent = (limits.max_percent / 100.0 * known.max(0) as f64).floor() as u64;
-        let allowed = limits.max_absolute.min(by_percent).max(limits.floor);
-        if staged > 0 || used.max(0) as u64 >= allowed {
-            tx.commit().await?;
-            return Ok(Admission::Staged { allowed });
-        }
-        sqlx::query(
-            "INSERT INTO deprovision_admissions (event_id, employee_id, at_us) VALUES ($1, $2, $3)",
-        )
-        .bind(event_id)
-        .bind(employee_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.fail(e))?;
-        tx.commit().await?;
-        Ok(Admission::Admitted)
-    }
 }
 
-fn us(at: OffsetDateTime) -> i64 {
+pub(super) fn us(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
-fn held(row: &AnyRow) -> Result<HeldMessage, StoreError> {
+pub(super) fn held(row: &AnyRow) -> Result<HeldMessage, StoreError> {
     let get_text = |c: &'static str| -> Result<String, StoreError> {
         row.try_get(c)
             .map_err(|e| StoreError::Corrupt(format!("held_messages.{c}: {e}")))

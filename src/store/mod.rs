@@ -30,7 +30,9 @@
 //! - `group_commit`: on SQLite, events recorded while the writer is busy share its next
 //!   transaction.
 //! - `held`: messages held back durably — future-dated (`scheduled`) and stopped by the
-//!   mass-deprovision guard (`staged`) — and the guard's admissions.
+//!   mass-deprovision guard (`staged`); `release`: claiming and releasing them (the gate's
+//!   proof); `guard`: the guard's admissions per rolling window.
+//! - [`config`]: the `[store]` section.
 //! - `queries`: the other reads and writes behind [`Store`]'s methods.
 //! - `digest`: the stable SHA-256 of a field map.
 //! - `writer`: the one way to write — a transaction whose connection is closed, never
@@ -38,14 +40,19 @@
 //! - [`health`]: whether the store records right now ([`StoreHealth`]), the start-up and
 //!   recovery probe, and the count of applied events still waiting for their record.
 
+pub mod config;
 mod connect;
 mod digest;
 pub mod error;
+mod event_read;
 mod event_record;
 mod group_commit;
+mod guard;
 pub mod health;
 mod held;
+mod owned_record;
 mod queries;
+mod release;
 mod writer;
 
 #[cfg(test)]
@@ -59,8 +66,9 @@ use sqlx::AnyPool;
 pub use digest::digest;
 pub use error::StoreError;
 pub use event_record::{EventRecord, TargetRecord};
+pub use guard::{Admission, GuardLimits};
 pub use health::{StoreHealth, Unrecorded};
-pub use held::{Admission, GuardLimits, HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
+pub use held::{HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
 pub const WORKER_ACTOR: &str = "worker";

@@ -15,6 +15,67 @@ use sqlx::{Connection, Executor};
 
 use super::*;
 
+/// The single-target forms of `Store::record_event` the store's tests are written in.
+impl Store {
+    /// Records an applied (or found-unchanged) change in one transaction: the processed
+    /// event, the new last-applied state and an audit entry.
+    ///
+    /// Only a `sequence` higher than the stored one may replace the state: otherwise nothing
+    /// is written and `Ok(false)` comes back (the caller treats the event as stale). This
+    /// holds under concurrent calls from several replicas, since the check is part of the
+    /// upsert itself. `outcome` must be [`Outcome::Applied`] or [`Outcome::Unchanged`].
+    #[allow(clippy::too_many_arguments)] // the signature the worker codes against
+    pub async fn record_applied(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        sequence: u64,
+        fields: &Map<String, Value>,
+        fields_changed: &[String],
+        outcome: Outcome,
+    ) -> Result<bool, StoreError> {
+        let lost = self
+            .record_event(&EventRecord {
+                event_id,
+                employee_id,
+                links: Vec::new(),
+                targets: vec![TargetRecord::Applied {
+                    target,
+                    sequence,
+                    fields,
+                    changed: fields_changed,
+                    outcome,
+                }],
+            })
+            .await?;
+        Ok(lost.is_empty())
+    }
+
+    /// Records a non-applied outcome for the event and target.
+    ///
+    /// [`Outcome::Duplicate`] writes nothing (the first outcome stands); `Stale`,
+    /// `DeadLettered` and `Unlinked` are recorded (never over an `applied`/`unchanged` one),
+    /// and `DeadLettered` also gets an audit entry. `Applied`/`Unchanged` belong to
+    /// [`Store::record_applied`] and are refused here.
+    pub async fn record_outcome(
+        &self,
+        employee_id: &str,
+        target: &str,
+        event_id: &str,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        self.record_event(&EventRecord {
+            event_id,
+            employee_id,
+            links: Vec::new(),
+            targets: vec![TargetRecord::NotApplied { target, outcome }],
+        })
+        .await?;
+        Ok(())
+    }
+}
+
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,100 @@
+//! The mass-deprovision guard's bookkeeping: leavers admitted per rolling window, counted
+//! in one transaction so several replicas together stay within the limit.
+
+use sqlx::Row;
+
+use super::queries::now_us;
+use super::{Backend, Store, StoreError};
+
+/// The mass-deprovision guard's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardLimits {
+    pub window: time::Duration,
+    /// Deprovisions allowed per window: the lower of `max_absolute` and `max_percent` of
+    /// known accounts, but at least `floor`.
+    pub max_absolute: u64,
+    pub max_percent: f64,
+    pub floor: u64,
+}
+
+/// The guard's answer for one deprovisioning event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// Held as staged: the window's allowance is used up, or earlier staged operations are
+    /// still waiting for an operator.
+    Staged {
+        allowed: u64,
+    },
+}
+
+impl Store {
+    /// The mass-deprovision guard: admits a deprovisioning event if the rolling window
+    /// still has room and nothing is already staged; otherwise the caller stages it.
+    /// Decided in one transaction so several replicas together stay within the limit.
+    pub async fn admit_deprovision(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        limits: GuardLimits,
+    ) -> Result<Admission, StoreError> {
+        const OP: &str = "admit_deprovision";
+        let now = now_us();
+        let mut tx = self.begin_write(OP).await?;
+        if self.backend == Backend::Postgres {
+            // Serialises admissions across replicas (released when the transaction ends).
+            sqlx::query("SELECT pg_advisory_xact_lock(7210001)")
+                .execute(tx.conn())
+                .await
+                .map_err(|e| tx.fail(e))?;
+        }
+        let already: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_one(tx.conn())
+                .await
+                .and_then(|row| row.try_get("n"))
+                .map_err(|e| tx.fail(e))?;
+        if already > 0 {
+            tx.commit().await?;
+            return Ok(Admission::Admitted);
+        }
+        let staged: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM held_messages WHERE kind = 'staged' AND status = 'pending'",
+        )
+        .fetch_one(tx.conn())
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(|e| tx.fail(e))?;
+        let known: i64 = sqlx::query("SELECT COUNT(DISTINCT employee_id) AS n FROM account_links")
+            .fetch_one(tx.conn())
+            .await
+            .and_then(|row| row.try_get("n"))
+            .map_err(|e| tx.fail(e))?;
+        let window_start = now - limits.window.whole_microseconds() as i64;
+        let used: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE at_us > $1")
+                .bind(window_start)
+                .fetch_one(tx.conn())
+                .await
+                .and_then(|row| row.try_get("n"))
+                .map_err(|e| tx.fail(e))?;
+        let by_percent = (limits.max_percent / 100.0 * known.max(0) as f64).floor() as u64;
+        let allowed = limits.max_absolute.min(by_percent).max(limits.floor);
+        if staged > 0 || used.max(0) as u64 >= allowed {
+            tx.commit().await?;
+            return Ok(Admission::Staged { allowed });
+        }
+        sqlx::query(
+            "INSERT INTO deprovision_admissions (event_id, employee_id, at_us) VALUES ($1, $2, $3)",
+        )
+        .bind(event_id)
+        .bind(employee_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| tx.fail(e))?;
+        tx.commit().await?;
+        Ok(Admission::Admitted)
+    }
+}
