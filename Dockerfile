@@ -22,11 +22,13 @@ WORKDIR /src
 # Only what `cargo build --release --bin hrsync` reads: the manifest and lock file, the
 # build script, the migrations (embedded by sqlx::migrate!), the example events (embedded
 # for `check-config`, which evaluates the mapping against them), the benchmark the
-# manifest declares, and the sources. tests/ and docs/ are not needed.
+# manifest declares, the workspace's crates (the simulator, built in for
+# `hrsync run --with-simulator`) and the sources. tests/ and docs/ are not needed.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY migrations ./migrations
 COPY examples/events ./examples/events
 COPY benches ./benches
+COPY crates ./crates
 COPY src ./src
 # The registry and target caches survive between builds (BuildKit cache mounts); the
 # binary is copied out of the cached target dir so the next stage can take it.

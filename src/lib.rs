@@ -29,8 +29,9 @@
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
 //!   `/metrics`, `/healthz`, `/readyz` endpoints.
 //! - [`ops`]: the operator commands (held messages today).
-//! - [`simulator`]: an in-memory stand-in for the three target APIs, faithful to their
-//!   documents, for tests and local trials.
+//! - `simulator` (the `hrsync-sim` crate, in-process behind the default `simulator`
+//!   feature): a stand-in for the target APIs, faithful to their documents, for tests and
+//!   local trials.
 //! - [`worker`]: wires the pieces together and runs until shutdown.
 
 pub mod apply;
@@ -41,7 +42,8 @@ pub mod mapping;
 pub mod metrics;
 pub mod ops;
 pub mod secret;
-pub mod simulator;
+#[cfg(feature = "simulator")]
+pub use hrsync_sim as simulator;
 pub mod source;
 pub mod store;
 pub mod targets;

@@ -316,10 +316,7 @@ async fn run(path: &std::path::Path, with_simulator: Option<SocketAddr>) -> anyh
 }
 
 fn simulator_config(addr: SocketAddr) -> SimulatorConfig {
-    SimulatorConfig {
-        vault_url: format!("http://{addr}/api"),
-        ..SimulatorConfig::default()
-    }
+    SimulatorConfig::for_address(addr)
 }
 
 async fn run_simulator(listen: SocketAddr) -> anyhow::Result<()> {

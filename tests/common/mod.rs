@@ -649,6 +649,17 @@ pub struct WorkerProcess {
     pub log: std::path::PathBuf,
 }
 
+/// A test that panics must not leave its worker running: an orphan keeps consuming from
+/// queues another run may reuse, and skews that run's counts.
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Harness {
     /// The shipped configuration, pointed at this harness's queues, simulator and store.
     pub fn process_config(&self, http_port: u16) -> String {

@@ -75,6 +75,16 @@ impl Default for SimulatorConfig {
     }
 }
 
+impl SimulatorConfig {
+    /// The defaults, for a simulator listening on `addr` (Vault's auth answer names it).
+    pub fn for_address(addr: std::net::SocketAddr) -> Self {
+        SimulatorConfig {
+            vault_url: format!("http://{addr}/api"),
+            ..SimulatorConfig::default()
+        }
+    }
+}
+
 /// A running simulator's shared state; cheap to clone.
 #[derive(Clone)]
 pub struct Simulator {
