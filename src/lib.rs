@@ -1,7 +1,8 @@
-//! hrsync keeps Veeva Vault, Veeva SiteVault and SuperOffice CRM users in step with HR.
+//! hrsync keeps Veeva Vault, Veeva SiteVault, SuperOffice CRM and SCIM 2.0 users in step
+//! with HR.
 //!
 //! HR publishes joiner / mover / leaver events (CloudEvents 1.0) to RabbitMQ; hrsync maps
-//! each one to user updates in the three targets, applies them with retries, and sends what
+//! each one to user updates in every configured target, applies them with retries, and sends what
 //! cannot be applied to a dead-letter queue with a reason. A message is acknowledged only
 //! after every target operation it causes is applied or its dead letter is confirmed.
 //!
@@ -31,7 +32,7 @@
 //! - [`ops`]: the operator commands (held messages today).
 //! - `simulator` (the `hrsync-sim` crate, in-process behind the default `simulator`
 //!   feature): a stand-in for the target APIs, faithful to their documents, for tests and
-//!   local trials.
+//!   local trials. The integration tests and the benchmark share `crates/hrsync-testkit`.
 //! - [`worker`]: wires the pieces together and runs until shutdown.
 
 pub mod apply;

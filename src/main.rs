@@ -5,7 +5,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hrsync::config::{Config, DEFAULT_CONFIG_PATH};
 use hrsync::ops::{dlq, dry_run, held};
-use hrsync::simulator::{self, Simulator, SimulatorConfig};
 use hrsync::source::{self, publish};
 use hrsync::store::{HeldFilter, HeldKind};
 use hrsync::worker::Worker;
@@ -17,7 +16,7 @@ use tokio::net::TcpListener;
 #[command(
     name = "hrsync",
     version,
-    about = "Keeps Vault, SiteVault and SuperOffice users in step with HR events from RabbitMQ"
+    about = "Keeps Vault, SiteVault, SuperOffice and SCIM 2.0 users in step with HR events from RabbitMQ"
 )]
 struct Cli {
     /// Configuration file.
@@ -36,7 +35,7 @@ enum Command {
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8099")]
         with_simulator: Option<SocketAddr>,
     },
-    /// Run the target simulator (Vault, SiteVault, SuperOffice) alone.
+    /// Run the target simulator (Vault, SiteVault, SuperOffice, SCIM 2.0) alone.
     Simulator {
         #[arg(long, default_value = "127.0.0.1:8099")]
         listen: SocketAddr,
@@ -171,7 +170,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         with_simulator: None,
     }) {
         Command::Run { with_simulator } => run(&cli.config, with_simulator).await,
-        Command::Simulator { listen } => run_simulator(listen).await,
+        Command::Simulator { listen } => embedded_simulator::run(listen).await,
         Command::Publish { files } => publish_files(&cli.config, &files).await,
         Command::CheckConfig => check_config(&cli.config),
         Command::ConfigReference => {
@@ -298,12 +297,7 @@ async fn run(path: &std::path::Path, with_simulator: Option<SocketAddr>) -> anyh
     let config = load(path)?;
     hrsync::telemetry::init(&config.log);
     if let Some(addr) = with_simulator {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("simulator cannot listen on {addr}"))?;
-        tracing::info!(%addr, "target simulator started");
-        let sim = Simulator::new(simulator_config(addr));
-        tokio::spawn(simulator::serve(listener, sim, std::future::pending()));
+        embedded_simulator::start(addr).await?;
     }
     let listener = TcpListener::bind(config.http.listen)
         .await
@@ -315,21 +309,51 @@ async fn run(path: &std::path::Path, with_simulator: Option<SocketAddr>) -> anyh
     Ok(())
 }
 
-fn simulator_config(addr: SocketAddr) -> SimulatorConfig {
-    SimulatorConfig::for_address(addr)
+/// The target simulator in this process, from the `hrsync-sim` crate behind the default
+/// feature `simulator`; a build without it says so instead of failing to compile.
+#[cfg(feature = "simulator")]
+mod embedded_simulator {
+    use super::*;
+    use hrsync::simulator::{self, Simulator, SimulatorConfig};
+
+    /// Starts the simulator beside the worker (`run --with-simulator`).
+    pub async fn start(addr: SocketAddr) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("simulator cannot listen on {addr}"))?;
+        tracing::info!(%addr, "target simulator started");
+        let sim = Simulator::new(SimulatorConfig::for_address(addr));
+        tokio::spawn(simulator::serve(listener, sim, std::future::pending()));
+        Ok(())
+    }
+
+    /// Runs the simulator alone until a shutdown signal (`hrsync simulator`).
+    pub async fn run(listen: SocketAddr) -> anyhow::Result<()> {
+        hrsync::telemetry::init(&Default::default());
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(%listen, "target simulator listening");
+        let sim = Simulator::new(SimulatorConfig::for_address(listen));
+        simulator::serve(listener, sim, async { shutdown_signal().await }).await?;
+        Ok(())
+    }
 }
 
-async fn run_simulator(listen: SocketAddr) -> anyhow::Result<()> {
-    hrsync::telemetry::init(&Default::default());
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, "target simulator listening");
-    simulator::serve(listener, Simulator::new(simulator_config(listen)), async {
-        shutdown_signal().await
-    })
-    .await?;
-    Ok(())
+#[cfg(not(feature = "simulator"))]
+mod embedded_simulator {
+    use std::net::SocketAddr;
+
+    const MISSING: &str = "this hrsync was built without the simulator (feature `simulator`); \
+                           run the hrsync-sim binary instead";
+
+    pub async fn start(_: SocketAddr) -> anyhow::Result<()> {
+        anyhow::bail!(MISSING)
+    }
+
+    pub async fn run(_: SocketAddr) -> anyhow::Result<()> {
+        anyhow::bail!(MISSING)
+    }
 }
 
 async fn publish_files(path: &std::path::Path, files: &[PathBuf]) -> anyhow::Result<()> {

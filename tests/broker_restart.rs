@@ -4,9 +4,7 @@
 //! which every other test of a binary would feel; cargo runs test binaries one at a time.
 //! Skipped (with the reason printed) without a local `rabbitmqctl`.
 
-mod common;
-
-use common::*;
+use hrsync_testkit::*;
 use std::time::{Duration, Instant};
 
 /// Starts the broker's application again however the test ends.
@@ -44,11 +42,10 @@ async fn after_many_blips_a_broker_restart_costs_seconds_not_the_grown_backoff()
         return;
     }
     // The shipped maximum (30 s), not the harness's short one: what an operator runs.
-    let mut h = Harness::start_with(
-        |c| c.rabbitmq.reconnect_max_delay = Duration::from_secs(30),
-        Default::default(),
-    )
-    .await;
+    let mut h = Harness::builder()
+        .config(|c| c.rabbitmq.reconnect_max_delay = Duration::from_secs(30))
+        .start()
+        .await;
     h.wait_until_consuming().await;
     let mut blips = Vec::new();
     for _ in 0..6 {
@@ -93,6 +90,6 @@ async fn after_many_blips_a_broker_restart_costs_seconds_not_the_grown_backoff()
         .await
         .unwrap();
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.stop().await;
 }

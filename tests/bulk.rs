@@ -4,11 +4,8 @@
 //! in step (a user hrsync never wrote is read first: it may be a disabled one to
 //! re-activate, which a bulk row cannot see).
 
-mod common;
-
-use common::*;
 use hrsync::config::Config;
-use hrsync::simulator::SimulatorConfig;
+use hrsync_testkit::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -44,7 +41,8 @@ async fn bring_in_step(h: &Harness, n: usize) {
 
 /// The bulk calls the simulator received, and their row counts.
 async fn bulk_calls(h: &Harness) -> Vec<usize> {
-    h.writes("vault", "PUT")
+    h.sim
+        .writes("vault", "PUT")
         .await
         .into_iter()
         .filter(|r| r["path"].as_str().unwrap().ends_with("/objects/users"))
@@ -54,7 +52,11 @@ async fn bulk_calls(h: &Harness) -> Vec<usize> {
 
 #[tokio::test]
 async fn a_backlog_of_1200_vault_updates_takes_at_most_three_calls() {
-    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let h = Harness::builder()
+        .simulator(big_simulator())
+        .config(bulk_vault_only)
+        .start()
+        .await;
     bring_in_step(&h, 1200).await;
     let movers: Vec<_> = (0..1200).map(|i| staff_mover(i, 2)).collect();
     h.publish_all(&movers).await;
@@ -65,7 +67,10 @@ async fn a_backlog_of_1200_vault_updates_takes_at_most_three_calls() {
     assert!(calls.iter().all(|rows| *rows <= 500));
     for i in [0, 599, 1199] {
         let (vault, _, _) = account_ids(i);
-        assert_eq!(h.user("vault", &vault).await["user_title__v"], "Title 2");
+        assert_eq!(
+            h.sim.user("vault", &vault).await["user_title__v"],
+            "Title 2"
+        );
     }
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
@@ -73,7 +78,11 @@ async fn a_backlog_of_1200_vault_updates_takes_at_most_three_calls() {
 
 #[tokio::test]
 async fn a_row_vault_refuses_dead_letters_only_its_own_event() {
-    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let h = Harness::builder()
+        .simulator(big_simulator())
+        .config(bulk_vault_only)
+        .start()
+        .await;
     bring_in_step(&h, 20).await;
     let mut events: Vec<_> = (0..20).map(|i| staff_mover(i, 2)).collect();
     // No such Vault user: this row comes back FAILURE inside a successful bulk call.
@@ -88,7 +97,7 @@ async fn a_row_vault_refuses_dead_letters_only_its_own_event() {
     for i in (0..20).filter(|i| *i != 7) {
         let (vault, _, _) = account_ids(i);
         assert_eq!(
-            h.user("vault", &vault).await["user_title__v"],
+            h.sim.user("vault", &vault).await["user_title__v"],
             "Title 2",
             "user {vault}"
         );
@@ -102,13 +111,18 @@ async fn a_row_vault_refuses_dead_letters_only_its_own_event() {
 
 #[tokio::test]
 async fn two_changes_of_one_employee_in_the_backlog_apply_in_order() {
-    let h = Harness::start_with(bulk_vault_only, big_simulator()).await;
+    let h = Harness::builder()
+        .simulator(big_simulator())
+        .config(bulk_vault_only)
+        .start()
+        .await;
     bring_in_step(&h, 50).await;
     let mut events: Vec<_> = (0..50).map(|i| staff_mover(i, 2)).collect();
     events.push(staff_mover(3, 3));
     h.publish_all(&events).await;
     h.wait_idle_within(Duration::from_secs(60)).await;
     let rows_for_user: Vec<String> = h
+        .sim
         .writes("vault", "PUT")
         .await
         .iter()
@@ -122,6 +136,9 @@ async fn two_changes_of_one_employee_in_the_backlog_apply_in_order() {
         ["Title 2", "Title 3"],
         "one row per batch, in sequence order"
     );
-    assert_eq!(h.user("vault", "25004").await["user_title__v"], "Title 3");
+    assert_eq!(
+        h.sim.user("vault", "25004").await["user_title__v"],
+        "Title 3"
+    );
     h.stop().await;
 }

@@ -1,9 +1,7 @@
 //! An HR event published to RabbitMQ ends as the right HTTP requests at the simulator —
 //! for each target and each action — or as a dead letter with its reason.
 
-mod common;
-
-use common::*;
+use hrsync_testkit::*;
 use serde_json::{json, Value};
 
 fn header<'a>(request: &'a Value, name: &str) -> &'a str {
@@ -67,23 +65,24 @@ fn ops_of(ops: &Value, kinds: &[&str]) -> serde_json::Map<String, Value> {
 async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
     let h = Harness::start().await;
     // A pre-provisioned, inactive account: the joiner must fill and enable it.
-    h.seed(
-        "vault",
-        "25001",
-        json!({"id": 25001, "user_name__v": "ana.silva@verteo.example", "active__v": false,
+    h.sim
+        .seed(
+            "vault",
+            "25001",
+            json!({"id": 25001, "user_name__v": "ana.silva@verteo.example", "active__v": false,
                "domain_active__v": false, "security_profile__v": "document_user__v",
                "license_type__v": "full__v", "is_domain_admin__v": false}),
-    )
-    .await;
-    h.seed_person("org_no_access__v", &[]).await;
-    let mut so_before = h.user("superoffice", "981").await;
+        )
+        .await;
+    h.sim.seed_person("org_no_access__v", &[]).await;
+    let mut so_before = h.sim.user("superoffice", "981").await;
     so_before["Person"]["Firstname"] = json!("Anna");
     so_before["Person"]["Email"] = json!("a.silva@old.example");
-    h.seed("superoffice", "981", so_before.clone()).await;
+    h.sim.seed("superoffice", "981", so_before.clone()).await;
     let event = joiner();
     h.publish(&event).await;
 
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     assert_vault_call(&vault[0], "/api/v24.1/objects/users/25001", &event);
     assert!(header(&vault[0], "content-type").starts_with("application/x-www-form-urlencoded"));
     let fields = form(&vault[0]);
@@ -102,7 +101,7 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
         );
     }
 
-    let sitevault = h.wait_for_writes("sitevault", "PUT", 1).await;
+    let sitevault = h.sim.wait_for_writes("sitevault", "PUT", 1).await;
     assert_vault_call(
         &sitevault[0],
         "/api/v24.2/app/sitevault/useradmin/persons/V0B000000001001",
@@ -120,12 +119,12 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
         })
     );
 
-    let patches = h.wait_for_writes("superoffice", "PATCH", 1).await;
+    let patches = h.sim.wait_for_writes("superoffice", "PATCH", 1).await;
     assert_superoffice_patch(&patches[0]);
-    let gets = h.writes("superoffice", "GET").await;
+    let gets = h.sim.writes("superoffice", "GET").await;
     assert_eq!(gets.len(), 1, "one GET before the PATCH");
     assert!(
-        h.writes("superoffice", "PUT").await.is_empty(),
+        h.sim.writes("superoffice", "PUT").await.is_empty(),
         "never a full-replacement PUT"
     );
     let ops = body_json(&patches[0]);
@@ -143,7 +142,7 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
         "fields the mapping does not own are not sent"
     );
     h.wait_idle().await;
-    let so_after = h.user("superoffice", "981").await;
+    let so_after = h.sim.user("superoffice", "981").await;
     assert_eq!(so_after["LicenseOwners"], so_before["LicenseOwners"]);
     assert_eq!(
         so_after["Person"]["PersonId"],
@@ -151,7 +150,7 @@ async fn a_joiner_updates_all_three_targets_as_their_documents_describe() {
     );
     assert_eq!(so_after["Person"]["Firstname"], "Ana");
 
-    let vault_user = h.user("vault", "25001").await;
+    let vault_user = h.sim.user("vault", "25001").await;
     assert_eq!(vault_user["user_title__v"], "Clinical Research Associate");
     h.wait_idle().await;
     assert!(h.dead_letters_now().await.is_empty());
@@ -165,12 +164,12 @@ async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
     let mut joiner = joiner();
     joiner["data"]["sites"] = json!(["US-NC-0002", "US-TX-0001"]);
     h.publish(&joiner).await;
-    h.wait_for_writes("sitevault", "PUT", 1).await;
+    h.sim.wait_for_writes("sitevault", "PUT", 1).await;
     h.wait_idle().await;
     let event = mover();
     h.publish(&event).await;
 
-    let vault = h.wait_for_writes("vault", "PUT", 2).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 2).await;
     assert_vault_call(&vault[1], "/api/v24.1/objects/users/25001", &event);
     let fields = form(&vault[1]);
     assert!(fields.contains(&(
@@ -185,7 +184,7 @@ async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
     // Assignments recomputed against what hrsync applied (SiteVault has no read): the
     // unchanged org block is not re-sent, the new site is added with the role's add-ons,
     // and the site no longer held is set to no_access__v.
-    let sitevault = h.wait_for_writes("sitevault", "PUT", 2).await;
+    let sitevault = h.sim.wait_for_writes("sitevault", "PUT", 2).await;
     assert_eq!(
         body_json(&sitevault[1]),
         json!({"is_investigator": false, "assignments": {"site_assignments": [
@@ -195,14 +194,15 @@ async fn a_mover_sends_the_new_profile_and_recomputed_assignments() {
         ]}})
     );
     assert!(
-        h.requests("sitevault")
+        h.sim
+            .requests("sitevault")
             .await
             .iter()
             .all(|r| r["method"] != "GET"),
         "no undocumented read of the person"
     );
 
-    let patches = h.wait_for_writes("superoffice", "PATCH", 2).await;
+    let patches = h.sim.wait_for_writes("superoffice", "PATCH", 2).await;
     assert_superoffice_patch(&patches[1]);
     let set = replaced(&body_json(&patches[1]));
     assert_eq!(set["/Person/Title"], "Senior Clinical Research Associate");
@@ -216,7 +216,7 @@ async fn sitevault_add_ons_come_from_the_mapping_and_survive_movers_with_the_sam
     let mut joiner = joiner();
     joiner["data"]["roles"] = json!(["site_admin"]);
     h.publish(&joiner).await;
-    let first = h.wait_for_writes("sitevault", "PUT", 1).await;
+    let first = h.sim.wait_for_writes("sitevault", "PUT", 1).await;
     // The first write is the whole mapped state, add-ons included.
     assert_eq!(
         body_json(&first[0])["assignments"],
@@ -238,10 +238,10 @@ async fn sitevault_add_ons_come_from_the_mapping_and_survive_movers_with_the_sam
         mover["data"]["person"]["title"] = json!(title);
         h.publish(&mover).await;
     }
-    h.wait_for_writes("vault", "PUT", 3).await;
+    h.sim.wait_for_writes("vault", "PUT", 3).await;
     h.wait_idle().await;
-    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
-    let person = h.user("sitevault", "V0B000000001001").await;
+    assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), 1);
+    let person = h.sim.user("sitevault", "V0B000000001001").await;
     assert_eq!(
         person["assignments"]["org_assignment"]["addons"],
         json!(["org_patients__v"])
@@ -264,7 +264,7 @@ async fn sitevault_add_ons_come_from_the_mapping_and_survive_movers_with_the_sam
     mover["sequence"] = json!(4);
     mover["data"]["roles"] = json!(["study_coordinator"]);
     h.publish(&mover).await;
-    let writes = h.wait_for_writes("sitevault", "PUT", 2).await;
+    let writes = h.sim.wait_for_writes("sitevault", "PUT", 2).await;
     assert_eq!(
         body_json(&writes[1])["assignments"],
         json!({
@@ -280,13 +280,14 @@ async fn sitevault_add_ons_come_from_the_mapping_and_survive_movers_with_the_sam
 #[tokio::test]
 async fn a_leaver_loses_access_everywhere() {
     let h = Harness::start().await;
-    h.seed_person("org_full__v", &[("US-NC-0002", "study_team__v")])
+    h.sim
+        .seed_person("org_full__v", &[("US-NC-0002", "study_team__v")])
         .await;
-    let so_before = h.user("superoffice", "981").await;
+    let so_before = h.sim.user("superoffice", "981").await;
     let event = leaver();
     h.publish(&event).await;
 
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     assert_vault_call(&vault[0], "/api/v24.1/objects/users/25001", &event);
     assert_eq!(
         form(&vault[0]),
@@ -294,7 +295,7 @@ async fn a_leaver_loses_access_everywhere() {
     );
 
     // Seed 002's example body, exactly.
-    let sitevault = h.wait_for_writes("sitevault", "PUT", 1).await;
+    let sitevault = h.sim.wait_for_writes("sitevault", "PUT", 1).await;
     assert_eq!(
         body_json(&sitevault[0]),
         json!({
@@ -307,17 +308,20 @@ async fn a_leaver_loses_access_everywhere() {
     );
 
     // SuperOffice: retired through the MakeRetired agent, which also drops the licences.
-    let posts = h.wait_for_writes("superoffice", "POST", 1).await;
+    let posts = h.sim.wait_for_writes("superoffice", "POST", 1).await;
     assert_eq!(posts[0]["path"], "/api/v1/Agents/User/MakeRetired");
     assert_eq!(
         body_json(&posts[0]),
         json!({"AssociateId": 981, "Retired": true})
     );
-    assert!(h.writes("superoffice", "PATCH").await.is_empty());
+    assert!(h.sim.writes("superoffice", "PATCH").await.is_empty());
 
     h.wait_idle().await;
-    assert_eq!(h.user("vault", "25001").await["domain_active__v"], false);
-    let so_after = h.user("superoffice", "981").await;
+    assert_eq!(
+        h.sim.user("vault", "25001").await["domain_active__v"],
+        false
+    );
+    let so_after = h.sim.user("superoffice", "981").await;
     assert_eq!(so_after["Deleted"], true);
     assert_eq!(so_after["IsPersonRetired"], true);
     assert!(
@@ -339,12 +343,12 @@ async fn a_title_full_of_form_syntax_arrives_as_one_field() {
     let mut event = mover();
     event["data"]["person"]["title"] = json!("R&D&is_domain_admin__v=true");
     h.publish(&event).await;
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     let fields = form(&vault[0]);
     assert!(fields.contains(&("user_title__v".into(), "R&D&is_domain_admin__v=true".into())));
     assert!(!fields.iter().any(|(k, _)| k == "is_domain_admin__v"));
     h.wait_idle().await;
-    let user = h.user("vault", "25001").await;
+    let user = h.sim.user("vault", "25001").await;
     assert_eq!(user["user_title__v"], "R&D&is_domain_admin__v=true");
     assert_eq!(user["is_domain_admin__v"], false);
     h.stop().await;
@@ -369,12 +373,13 @@ async fn a_path_traversal_id_is_dead_lettered_and_never_sent() {
     );
     h.wait_idle().await;
     assert!(h
+        .sim
         .requests("sitevault")
         .await
         .iter()
         .all(|r| !r["path"].as_str().unwrap().contains("persons")));
     // The other targets were still updated.
-    assert_eq!(h.writes("vault", "PUT").await.len(), 1);
+    assert_eq!(h.sim.writes("vault", "PUT").await.len(), 1);
     h.stop().await;
 }
 
@@ -391,7 +396,7 @@ async fn a_leaver_without_an_account_in_a_target_is_dead_lettered_as_unlinked() 
     assert_eq!(letters[0].header("x-hrsync-reason"), "unlinked");
     assert_eq!(letters[0].header("x-hrsync-target"), "superoffice");
     h.wait_idle().await;
-    assert_eq!(h.writes("vault", "PUT").await.len(), 1);
+    assert_eq!(h.sim.writes("vault", "PUT").await.len(), 1);
     h.stop().await;
 }
 
@@ -415,7 +420,7 @@ async fn a_binary_mode_event_is_applied() {
         properties,
     )
     .await;
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], id.as_str());
     h.stop().await;
 }
@@ -455,7 +460,7 @@ async fn a_binary_mode_event_with_a_native_amqp_timestamp_for_time_is_applied() 
         properties,
     )
     .await;
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], id.as_str());
     h.wait_idle().await;
     assert!(h.dead_letters_now().await.is_empty());

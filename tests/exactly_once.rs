@@ -3,28 +3,29 @@
 //! in flight. The simulator's request log is the truth. The store-dependent tests run
 //! against SQLite and PostgreSQL.
 
-mod common;
-
-use common::*;
-use hrsync::simulator::SimulatorConfig;
+use hrsync_testkit::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn the_same_event_published_five_times_sends_one_request_per_target() {
     for store in BOTH_STORES {
-        let h = Harness::start_on(store, |_| {}, SimulatorConfig::default()).await;
-        h.seed_person("org_no_access__v", &[]).await;
+        let h = Harness::builder().store(store).start().await;
+        h.sim.seed_person("org_no_access__v", &[]).await;
         let event = mover();
         for _ in 0..5 {
             h.publish(&event).await;
         }
-        h.wait_for_writes("vault", "PUT", 1).await;
+        h.sim.wait_for_writes("vault", "PUT", 1).await;
         h.wait_idle().await;
-        assert_eq!(h.writes("vault", "PUT").await.len(), 1, "{store:?}");
-        assert_eq!(h.writes("sitevault", "PUT").await.len(), 1, "{store:?}");
-        assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1, "{store:?}");
+        assert_eq!(h.sim.writes("vault", "PUT").await.len(), 1, "{store:?}");
+        assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), 1, "{store:?}");
+        assert_eq!(
+            h.sim.writes("superoffice", "PATCH").await.len(),
+            1,
+            "{store:?}"
+        );
         // Duplicates are recognised before any call: one read per target, not five.
-        assert_eq!(h.writes("vault", "GET").await.len(), 1, "{store:?}");
+        assert_eq!(h.sim.writes("vault", "GET").await.len(), 1, "{store:?}");
         let metrics = h.metrics_text().await;
         assert_eq!(
             metric(
@@ -42,31 +43,31 @@ async fn the_same_event_published_five_times_sends_one_request_per_target() {
 #[tokio::test]
 async fn a_mover_arriving_after_a_newer_leaver_is_stale_and_the_leaver_state_stays() {
     for store in BOTH_STORES {
-        let h = Harness::start_on(store, |_| {}, SimulatorConfig::default()).await;
+        let h = Harness::builder().store(store).start().await;
         let mut late_mover = mover();
         late_mover["sequence"] = json!(7);
         late_mover["data"]["person"]["title"] = json!("Should never arrive");
         h.publish(&leaver()).await; // sequence 9
-        h.wait_for_writes("vault", "PUT", 1).await;
+        h.sim.wait_for_writes("vault", "PUT", 1).await;
         h.publish(&late_mover).await;
         h.wait_idle().await;
 
         assert_eq!(
-            h.user("vault", "25001").await["domain_active__v"],
+            h.sim.user("vault", "25001").await["domain_active__v"],
             false,
             "{store:?}"
         );
         assert_eq!(
-            h.user("superoffice", "981").await["Deleted"],
+            h.sim.user("superoffice", "981").await["Deleted"],
             true,
             "{store:?}"
         );
         assert_ne!(
-            h.user("vault", "25001").await["user_title__v"],
+            h.sim.user("vault", "25001").await["user_title__v"],
             "Should never arrive"
         );
         assert_eq!(
-            h.writes("vault", "PUT").await.len(),
+            h.sim.writes("vault", "PUT").await.len(),
             1,
             "{store:?}: nothing sent for the stale mover"
         );
@@ -93,17 +94,23 @@ async fn a_mover_arriving_after_a_newer_leaver_is_stale_and_the_leaver_state_sta
 
 #[tokio::test]
 async fn a_thousand_events_over_a_hundred_employees_apply_in_order_and_once() {
-    let h = Harness::start_with(|c| c.worker.concurrency = 16, roomy_simulator()).await;
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| c.worker.concurrency = 16)
+        .start()
+        .await;
     let (employees, events_each) = (100, 10);
     // Interleaved as a busy HR feed would be: every employee's 1st change, then every 2nd…
     let events: Vec<_> = (1..=events_each)
         .flat_map(|sequence| (0..employees).map(move |i| staff_mover(i, sequence)))
         .collect();
     h.publish_all(&events).await;
-    h.wait_for_titles(employees, events_each, std::time::Duration::from_secs(180))
+    h.sim
+        .wait_for_titles(employees, events_each, std::time::Duration::from_secs(180))
         .await;
     h.wait_idle().await;
-    h.assert_applied_exactly_once_in_order(employees, events_each)
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, events_each)
         .await;
     assert!(h.dead_letters_now().await.is_empty());
     let metrics = h.metrics_text().await;
@@ -122,7 +129,7 @@ async fn a_thousand_events_over_a_hundred_employees_apply_in_order_and_once() {
 async fn a_leaver_without_ids_reaches_the_accounts_learned_from_earlier_events() {
     let h = Harness::start().await;
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     let mut bare_leaver = leaver();
     bare_leaver["data"]
         .as_object_mut()
@@ -130,8 +137,11 @@ async fn a_leaver_without_ids_reaches_the_accounts_learned_from_earlier_events()
         .remove("accounts");
     h.publish(&bare_leaver).await;
     h.wait_idle().await;
-    assert_eq!(h.user("vault", "25001").await["domain_active__v"], false);
-    assert_eq!(h.user("superoffice", "981").await["Deleted"], true);
+    assert_eq!(
+        h.sim.user("vault", "25001").await["domain_active__v"],
+        false
+    );
+    assert_eq!(h.sim.user("superoffice", "981").await["Deleted"], true);
     assert!(
         h.dead_letters_now().await.is_empty(),
         "no account was unlinked"
@@ -144,7 +154,7 @@ async fn the_audit_log_records_each_applied_change_without_values() {
     let h = Harness::start().await;
     let event = mover();
     h.publish(&event).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
     let store = h.worker().applier.store();
     let entries = store.audit(Some("E100234"), 10).await.unwrap();

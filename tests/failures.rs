@@ -1,10 +1,7 @@
 //! Bad input and target failures: each ends as the right dead letter or a successful
 //! retry, and the worker keeps applying the messages behind them.
 
-mod common;
-
-use common::*;
-use hrsync::simulator::SimulatorConfig;
+use hrsync_testkit::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
@@ -122,11 +119,11 @@ async fn bad_messages_are_dead_lettered_with_their_reason_and_the_next_good_one_
             "{name}: properties kept"
         );
     }
-    let vault = h.wait_for_writes("vault", "PUT", 1).await;
+    let vault = h.sim.wait_for_writes("vault", "PUT", 1).await;
     assert_eq!(vault[0]["headers"]["x-vaultapi-referenceid"], good["id"]);
     h.wait_idle().await;
     assert_eq!(
-        h.writes("vault", "PUT").await.len(),
+        h.sim.writes("vault", "PUT").await.len(),
         1,
         "only the good message reached a target"
     );
@@ -136,12 +133,14 @@ async fn bad_messages_are_dead_lettered_with_their_reason_and_the_next_good_one_
 #[tokio::test]
 async fn two_503s_then_success_applies_once_without_a_dead_letter() {
     let h = Harness::start().await;
-    h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": 2}))
+    h.sim
+        .fault(Fault::status(FaultTarget::Vault, 503).times(2))
         .await;
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
     let calls: Vec<(Value, Value)> = h
+        .sim
         .requests("vault")
         .await
         .into_iter()
@@ -173,12 +172,14 @@ async fn two_503s_then_success_applies_once_without_a_dead_letter() {
 #[tokio::test]
 async fn a_429_with_retry_after_is_waited_out() {
     let h = Harness::start().await;
-    h.fault(json!({"target": "superoffice", "kind": "status", "status": 429, "times": 1, "retry_after_secs": 1})).await;
+    h.sim
+        .fault(Fault::status(FaultTarget::Superoffice, 429).retry_after(1))
+        .await;
     let started = std::time::Instant::now();
     h.publish(&mover()).await;
-    let gets = h.wait_for_writes("superoffice", "GET", 2).await;
+    let gets = h.sim.wait_for_writes("superoffice", "GET", 2).await;
     assert_eq!(gets[0]["status"], 429);
-    h.wait_for_writes("superoffice", "PATCH", 1).await;
+    h.sim.wait_for_writes("superoffice", "PATCH", 1).await;
     // A lower bound only: the retry waited at least the second the target asked for.
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
     h.wait_idle().await;
@@ -189,10 +190,9 @@ async fn a_429_with_retry_after_is_waited_out() {
 #[tokio::test]
 async fn vault_invalid_data_is_dead_lettered_with_that_type_while_other_targets_apply() {
     let h = Harness::start().await;
-    h.fault(
-        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
-    )
-    .await;
+    h.sim
+        .fault(Fault::failure(FaultTarget::Vault, "INVALID_DATA"))
+        .await;
     let event = mover();
     h.publish(&event).await;
     let letters = h.dead_letters(1).await;
@@ -201,10 +201,11 @@ async fn vault_invalid_data_is_dead_lettered_with_that_type_while_other_targets_
     assert_eq!(letters[0].header("x-hrsync-error-code"), "INVALID_DATA");
     assert_eq!(letters[0].header("x-hrsync-attempts"), "1");
     h.wait_idle().await;
-    let vault_calls = h.writes("vault", "GET").await.len() + h.writes("vault", "PUT").await.len();
+    let vault_calls =
+        h.sim.writes("vault", "GET").await.len() + h.sim.writes("vault", "PUT").await.len();
     assert_eq!(vault_calls, 1, "a permanent failure is not retried");
-    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
-    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), 1);
+    assert_eq!(h.sim.writes("superoffice", "PATCH").await.len(), 1);
     h.stop().await;
 }
 
@@ -212,24 +213,24 @@ async fn vault_invalid_data_is_dead_lettered_with_that_type_while_other_targets_
 async fn an_expired_vault_session_means_one_new_login_and_success() {
     let h = Harness::start().await;
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
-    let logins_before = h.auth_calls().await;
-    h.expire_vault_sessions().await;
+    let logins_before = h.sim.auth_calls().await;
+    h.sim.expire_vault_sessions().await;
     let mut second = mover();
     second["sequence"] = json!(5);
     second["data"]["person"]["title"] = json!("Lead CRA");
     // A new site too, so SiteVault has something to write (and a session to renew).
     second["data"]["sites"] = json!(["US-NC-0002", "US-TX-0001", "US-CA-0007"]);
     h.publish(&second).await;
-    let puts = h.wait_for_writes("vault", "PUT", 2).await;
+    let puts = h.sim.wait_for_writes("vault", "PUT", 2).await;
     assert_eq!(puts[1]["status"], 200);
     assert!(form(&puts[1]).contains(&("user_title__v".into(), "Lead CRA".into())));
     h.wait_idle().await;
     assert!(h.dead_letters_now().await.is_empty());
     // The first call with the expired session failed with INVALID_SESSION_ID; one new login
     // per Vault connection (Vault and SiteVault each hold a session), then success.
-    assert_eq!(h.auth_calls().await - logins_before, 2);
+    assert_eq!(h.sim.auth_calls().await - logins_before, 2);
     h.stop().await;
 }
 
@@ -239,20 +240,24 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
         other_vault_id: Some(4242),
         ..SimulatorConfig::default()
     };
-    let h = Harness::start_with(|_| {}, sim).await;
+    let h = Harness::builder().simulator(sim).start().await;
     h.publish(&mover()).await;
     let mut second = mover();
     second["sequence"] = json!(5);
     second["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&second).await;
-    h.wait_for_writes("superoffice", "PATCH", 2).await;
+    h.sim.wait_for_writes("superoffice", "PATCH", 2).await;
     // Several park rounds go by: the events wait for a fixed configuration, they are not
     // dead-lettered, and no further login is tried during the cooldown.
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    assert_eq!(h.auth_calls().await, 2, "one login per Vault connection");
-    assert!(h.writes("vault", "PUT").await.is_empty());
     assert_eq!(
-        h.writes("superoffice", "PATCH").await.len(),
+        h.sim.auth_calls().await,
+        2,
+        "one login per Vault connection"
+    );
+    assert!(h.sim.writes("vault", "PUT").await.is_empty());
+    assert_eq!(
+        h.sim.writes("superoffice", "PATCH").await.len(),
         2,
         "the other target keeps flowing"
     );
@@ -288,16 +293,16 @@ async fn a_session_for_the_wrong_vault_is_refused_and_never_retried_in_a_loop() 
 
 #[tokio::test]
 async fn transient_failures_wait_in_the_delayed_retry_queue_then_are_dead_lettered() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .config(|c| {
             c.retry.max_attempts = 2;
             c.retry.max_deferrals = 2;
             c.breaker.threshold = 1000;
-        },
-        SimulatorConfig::default(),
-    )
-    .await;
-    h.fault(json!({"target": "sitevault", "kind": "status", "status": 502, "times": 1000}))
+        })
+        .start()
+        .await;
+    h.sim
+        .fault(Fault::status(FaultTarget::Sitevault, 502).times(1000))
         .await;
     h.publish(&mover()).await;
     let letters = h.dead_letters(1).await;
@@ -312,10 +317,10 @@ async fn transient_failures_wait_in_the_delayed_retry_queue_then_are_dead_letter
     );
     h.wait_idle().await;
     // 2 in-process attempts in each of 3 deliveries (the first and 2 delayed rounds).
-    assert_eq!(h.writes("sitevault", "PUT").await.len(), 6);
+    assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), 6);
     // The other targets were applied once, on the first delivery, and not again.
-    assert_eq!(h.writes("vault", "PUT").await.len(), 1);
-    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    assert_eq!(h.sim.writes("vault", "PUT").await.len(), 1);
+    assert_eq!(h.sim.writes("superoffice", "PATCH").await.len(), 1);
     let metrics = h.metrics_text().await;
     assert_eq!(
         metric(&metrics, "hrsync_deferrals_total", r#"kind="deferred""#),
@@ -331,10 +336,9 @@ async fn metrics_parse_and_count_what_happened() {
     h.publish(&mover()).await;
     h.publish_raw("hr.employee.mover", b"garbage", structured())
         .await;
-    h.fault(
-        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
-    )
-    .await;
+    h.sim
+        .fault(Fault::failure(FaultTarget::Vault, "INVALID_DATA"))
+        .await;
     h.dead_letters(1).await;
     h.wait_idle().await;
     let text = h.metrics_text().await;
@@ -405,14 +409,16 @@ async fn a_message_with_custom_headers_keeps_them_in_its_dead_letter() {
 #[tokio::test]
 async fn a_superoffice_conflict_means_read_again_and_patch_again() {
     let h = Harness::start().await;
-    h.fault(json!({"target": "superoffice", "method": "PATCH", "kind": "status", "status": 409, "times": 1})).await;
+    h.sim
+        .fault(Fault::status(FaultTarget::Superoffice, 409).method("PATCH"))
+        .await;
     h.publish(&mover()).await;
-    let patches = h.wait_for_writes("superoffice", "PATCH", 2).await;
+    let patches = h.sim.wait_for_writes("superoffice", "PATCH", 2).await;
     assert_eq!(patches[0]["status"], 409);
     assert_eq!(patches[1]["status"], 200);
     h.wait_idle().await;
     assert_eq!(
-        h.writes("superoffice", "GET").await.len(),
+        h.sim.writes("superoffice", "GET").await.len(),
         2,
         "re-read after the conflict"
     );
@@ -424,18 +430,15 @@ async fn a_superoffice_conflict_means_read_again_and_patch_again() {
 async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_headroom() {
     let h = Harness::start().await;
     // 20 calls left in the window: below the default reserve of 100.
-    h.fault(
-        json!({"target": "vault", "kind": "burst", "limit": 2000, "remaining": 20, "delay_ms": 0}),
-    )
-    .await;
+    h.sim.fault(Fault::burst(2000, 20, 0)).await;
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     let started = std::time::Instant::now();
     let mut second = mover();
     second["sequence"] = json!(5);
     second["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&second).await;
-    h.wait_for_writes("vault", "PUT", 2).await;
+    h.sim.wait_for_writes("vault", "PUT", 2).await;
     // A lower bound only: the GET and the PUT each waited the 500 ms burst pause.
     assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
     h.wait_idle().await;
@@ -451,20 +454,20 @@ async fn close_to_the_vault_burst_limit_the_worker_slows_down_and_reports_the_he
 
 #[tokio::test]
 async fn rejected_superoffice_credentials_suspend_calls_and_the_events_wait_then_apply() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .config(|c| {
             c.edit_target(|so: &mut SuperOfficeConfig| {
                 so.login_cooldown = std::time::Duration::from_secs(3)
             });
-        },
-        SimulatorConfig::default(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     // SuperOffice refuses the credentials (until someone fixes them: here, once).
-    h.fault(json!({"target": "superoffice", "kind": "status", "status": 401, "times": 1}))
+    h.sim
+        .fault(Fault::status(FaultTarget::Superoffice, 401))
         .await;
     h.publish(&mover()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (ready, body) = h.readyz().await;
     assert!(!ready, "{body}");
@@ -483,19 +486,19 @@ async fn rejected_superoffice_credentials_suspend_calls_and_the_events_wait_then
         1.0
     );
     assert_eq!(
-        h.requests("superoffice").await.len(),
+        h.sim.requests("superoffice").await.len(),
         1,
         "no call during the cooldown: no 401 loop that locks the user out"
     );
     // The cooldown ends, the credentials work: the waiting event applies.
-    h.wait_for_writes("superoffice", "PATCH", 1).await;
+    h.sim.wait_for_writes("superoffice", "PATCH", 1).await;
     h.wait_idle().await;
     assert!(
         h.dead_letters_now().await.is_empty(),
         "it waited, it was not dead-lettered"
     );
     assert_eq!(
-        h.writes("vault", "PUT").await.len(),
+        h.sim.writes("vault", "PUT").await.len(),
         1,
         "Vault was not called again"
     );

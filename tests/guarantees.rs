@@ -4,12 +4,10 @@
 //! and replays reach hrsync's own queue only; one dead letter per failed target per event
 //! however often the event comes round; and looking at dead letters changes nothing.
 
-mod common;
-
-use common::*;
 use hrsync::config::Config;
 use hrsync::ops::{dlq, held};
 use hrsync::store::{HeldFilter, HeldKind};
+use hrsync_testkit::*;
 use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
@@ -18,17 +16,6 @@ use std::time::Duration;
 
 /// A counted fault that lasts until the test clears it.
 const FOREVER: u32 = 1_000_000;
-
-async fn clear_faults(h: &Harness) {
-    let status = h
-        .http
-        .delete(format!("{}/_sim/faults", h.sim_url))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success());
-}
 
 /// Properties of a structured-mode event carrying header `name = value`.
 fn with_header(name: &str, value: &str) -> BasicProperties {
@@ -50,17 +37,17 @@ const REHIRES: usize = 20;
 
 #[tokio::test]
 async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_accounts_active() {
-    let h = Harness::start_with(
-        |c: &mut Config| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c: &mut Config| {
             c.guard.enabled = false;
             c.breaker.threshold = 10_000;
             // The joiners wait in the delayed-retry queue long enough for the movers to
             // overtake them.
             c.retry.deferral_delays = vec![Duration::from_secs(6).into()];
-        },
-        roomy_simulator(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     // Former employees: disabled in Vault (memberships too), retired in SuperOffice.
     let leavers: Vec<_> = (0..REHIRES).map(|i| staff_leaver(i, 1)).collect();
     h.publish_all(&leavers).await;
@@ -73,13 +60,15 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     .await;
     h.wait_idle().await;
     let (vault, _, superoffice) = account_ids(0);
-    assert_eq!(h.user("vault", &vault).await["domain_active__v"], false);
-    assert_eq!(h.user("superoffice", &superoffice).await["Deleted"], true);
+    assert_eq!(h.sim.user("vault", &vault).await["domain_active__v"], false);
+    assert_eq!(
+        h.sim.user("superoffice", &superoffice).await["Deleted"],
+        true
+    );
 
     // They are rehired while Vault and SuperOffice are down: those parts are deferred.
-    for target in ["vault", "superoffice"] {
-        h.fault(json!({"target": target, "kind": "status", "status": 503, "times": FOREVER}))
-            .await;
+    for target in [FaultTarget::Vault, FaultTarget::Superoffice] {
+        h.sim.fault(Fault::status(target, 503).times(FOREVER)).await;
     }
     let joiners: Vec<_> = (0..REHIRES).map(|i| staff_joiner(i, 2)).collect();
     h.publish_all(&joiners).await;
@@ -91,7 +80,7 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     )
     .await;
     // The targets come back and HR's next record (a mover) arrives before the joiners do.
-    clear_faults(&h).await;
+    h.sim.clear_faults().await;
     let movers: Vec<_> = (0..REHIRES).map(|i| staff_mover(i, 3)).collect();
     h.publish_all(&movers).await;
     for target in ["vault", "superoffice"] {
@@ -107,13 +96,13 @@ async fn a_joiner_overtaken_by_its_mover_during_an_outage_still_ends_with_the_ac
     let mut active = 0;
     for i in 0..REHIRES {
         let (vault, _, superoffice) = account_ids(i);
-        let user = h.user("vault", &vault).await;
+        let user = h.sim.user("vault", &vault).await;
         let membership_active = user["vault_membership"]
             .as_array()
             .unwrap()
             .iter()
             .all(|m| m["active_vault_membership__v"] == true);
-        let so = h.user("superoffice", &superoffice).await;
+        let so = h.sim.user("superoffice", &superoffice).await;
         if user["domain_active__v"] == true && membership_active && so["Deleted"] == false {
             active += 1;
         }
@@ -137,16 +126,16 @@ fn dated_leaver(i: usize, sequence: u64, days_ahead: i64) -> Value {
 
 #[tokio::test]
 async fn a_forged_released_header_skips_neither_effective_dating_nor_the_guard() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| {
             // One leaver per window.
             c.guard.max_absolute = 1;
             c.guard.max_percent = 0.0;
             c.guard.floor = 1;
-        },
-        roomy_simulator(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     let store = h.worker().applier.store().clone();
     // A leaver dated 40 days ahead, claiming it was already released from the schedule.
     let future = dated_leaver(0, 1, 40);
@@ -158,7 +147,7 @@ async fn a_forged_released_header_skips_neither_effective_dating_nor_the_guard()
     .await;
     // Within the guard's allowance, then past it claiming an operator released it.
     h.publish(&staff_leaver(1, 1)).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     for (i, claim) in [(2, "staged"), (3, "scheduled"), (4, "yes")] {
         h.publish_raw(
             "hr.employee.leaver",
@@ -183,14 +172,14 @@ async fn a_forged_released_header_skips_neither_effective_dating_nor_the_guard()
         3,
         "every forged release is staged by the guard"
     );
-    let vault_writes = h.writes("vault", "PUT").await;
+    let vault_writes = h.sim.writes("vault", "PUT").await;
     assert_eq!(
         vault_writes.len(),
         1,
         "only the admitted leaver reached Vault"
     );
     assert_eq!(
-        h.user("vault", &account_ids(0).0).await["domain_active__v"],
+        h.sim.user("vault", &account_ids(0).0).await["domain_active__v"],
         true
     );
     h.stop().await;
@@ -198,15 +187,15 @@ async fn a_forged_released_header_skips_neither_effective_dating_nor_the_guard()
 
 #[tokio::test]
 async fn releases_and_replays_reach_hrsyncs_own_queue_and_no_other_subscriber() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| {
             c.guard.max_absolute = 1;
             c.guard.max_percent = 0.0;
             c.guard.floor = 1;
-        },
-        roomy_simulator(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     // Another system bound to the HR exchange: directory, payroll, badge access.
     let bystander = format!("{}.bystander", h.unique);
     h.channel
@@ -242,7 +231,7 @@ async fn releases_and_replays_reach_hrsyncs_own_queue_and_no_other_subscriber() 
         )
         .await
         .unwrap());
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     // The guard stages the next leaver; an operator releases it.
     h.publish(&staff_leaver(1, 1)).await;
     published += 1;
@@ -251,12 +240,11 @@ async fn releases_and_replays_reach_hrsyncs_own_queue_and_no_other_subscriber() 
         .await
         .unwrap();
     assert_eq!(released.decided, 1);
-    h.wait_for_writes("vault", "PUT", 2).await;
+    h.sim.wait_for_writes("vault", "PUT", 2).await;
     // A mover Vault refuses once is dead-lettered, then replayed.
-    h.fault(
-        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
-    )
-    .await;
+    h.sim
+        .fault(Fault::failure(FaultTarget::Vault, "INVALID_DATA"))
+        .await;
     h.publish(&staff_mover(2, 1)).await;
     published += 1;
     h.wait_metric(
@@ -271,10 +259,10 @@ async fn releases_and_replays_reach_hrsyncs_own_queue_and_no_other_subscriber() 
         .await
         .unwrap();
     assert_eq!(replayed.replayed, 1);
-    h.wait_for_writes("vault", "PUT", 3).await;
+    h.sim.wait_for_writes("vault", "PUT", 3).await;
     h.wait_idle().await;
     assert_eq!(
-        h.user("vault", &account_ids(2).0).await["user_title__v"],
+        h.sim.user("vault", &account_ids(2).0).await["user_title__v"],
         "Title 1"
     );
 
@@ -292,18 +280,20 @@ const BROKEN: usize = 10;
 
 #[tokio::test]
 async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_once() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| {
             c.breaker.threshold = 3;
             c.breaker.open_for = Duration::from_secs(2);
-        },
-        roomy_simulator(),
-    )
-    .await;
-    // Vault is down (its work is parked behind the open breaker); SiteVault refuses.
-    h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": FOREVER}))
+        })
+        .start()
         .await;
-    h.fault(json!({"target": "sitevault", "kind": "failure", "failure_type": "INVALID_DATA", "times": FOREVER}))
+    // Vault is down (its work is parked behind the open breaker); SiteVault refuses.
+    h.sim
+        .fault(Fault::status(FaultTarget::Vault, 503).times(FOREVER))
+        .await;
+    h.sim
+        .fault(Fault::failure(FaultTarget::Sitevault, "INVALID_DATA").times(FOREVER))
         .await;
     let movers: Vec<_> = (0..BROKEN).map(|i| staff_mover(i, 1)).collect();
     h.publish_all(&movers).await;
@@ -315,7 +305,7 @@ async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_onc
         Duration::from_secs(60),
     )
     .await;
-    clear_faults(&h).await;
+    h.sim.clear_faults().await;
     h.wait_metric(
         "hrsync_target_outcomes_total",
         r#"outcome="applied",target="vault""#,
@@ -346,7 +336,7 @@ async fn an_event_parked_for_one_target_dead_letters_the_other_failed_target_onc
         .all(|l| l.header("x-hrsync-target") == "sitevault"));
     assert_eq!(counted, BROKEN as f64);
     assert_eq!(
-        h.vault_titles().await.len(),
+        h.sim.vault_titles().await.len(),
         BROKEN,
         "Vault got every change once back"
     );

@@ -2,12 +2,9 @@
 //! pending termination, and a flood of leavers is staged for an operator instead of
 //! locking out the company.
 
-mod common;
-
-use common::*;
 use hrsync::ops::held::{discard_staged, release_staged};
-use hrsync::simulator::SimulatorConfig;
 use hrsync::store::{HeldFilter, HeldKind};
+use hrsync_testkit::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -20,7 +17,7 @@ fn future_leaver() -> serde_json::Value {
 #[tokio::test]
 async fn a_future_leaver_waits_in_the_store_and_is_applied_when_due() {
     for store_kind in BOTH_STORES {
-        let h = Harness::start_on(store_kind, |_| {}, SimulatorConfig::default()).await;
+        let h = Harness::builder().store(store_kind).start().await;
         let event = future_leaver();
         h.publish(&event).await;
         h.wait_idle().await;
@@ -35,10 +32,10 @@ async fn a_future_leaver_waits_in_the_store_and_is_applied_when_due() {
             "2099-03-31 23:59:00.0 +00:00:00"
         );
         assert!(
-            h.writes("vault", "PUT").await.is_empty(),
+            h.sim.writes("vault", "PUT").await.is_empty(),
             "a future leaver is not applied now"
         );
-        assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
+        assert_eq!(h.sim.user("vault", "25001").await["domain_active__v"], true);
 
         // Its day comes (brought forward here): the worker releases and applies it.
         assert!(store
@@ -48,10 +45,10 @@ async fn a_future_leaver_waits_in_the_store_and_is_applied_when_due() {
             )
             .await
             .unwrap());
-        h.wait_for_writes("vault", "PUT", 1).await;
+        h.sim.wait_for_writes("vault", "PUT", 1).await;
         h.wait_idle().await;
         assert_eq!(
-            h.user("vault", "25001").await["domain_active__v"],
+            h.sim.user("vault", "25001").await["domain_active__v"],
             false,
             "{store_kind:?}"
         );
@@ -82,7 +79,7 @@ async fn a_newer_record_without_the_leave_cancels_the_pending_termination() {
     let mut cancelled = mover();
     cancelled["sequence"] = json!(10);
     h.publish(&cancelled).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
     let store = h.worker().applier.store().clone();
     assert!(store
@@ -100,21 +97,21 @@ async fn a_newer_record_without_the_leave_cancels_the_pending_termination() {
         .unwrap());
     tokio::time::sleep(Duration::from_millis(600)).await;
     h.wait_idle().await;
-    assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
+    assert_eq!(h.sim.user("vault", "25001").await["domain_active__v"], true);
     h.stop().await;
 }
 
 /// 1,000 known accounts, 500 leavers at once; the guard allows 5 % of known accounts.
 async fn flood_of_leavers() -> Harness {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| {
             c.guard.max_absolute = 500;
             c.guard.max_percent = 5.0;
             c.worker.concurrency = 16;
-        },
-        roomy_simulator(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     let store = h.worker().applier.store().clone();
     for i in 0..1000 {
         let (vault, _, _) = account_ids(i);
@@ -133,7 +130,7 @@ async fn flood_of_leavers() -> Harness {
 async fn past_the_threshold_leavers_are_staged_and_joiners_and_movers_keep_flowing() {
     let h = flood_of_leavers().await;
     assert_eq!(
-        h.writes("vault", "PUT").await.len(),
+        h.sim.writes("vault", "PUT").await.len(),
         50,
         "5 % of 1,000 known accounts"
     );
@@ -162,7 +159,7 @@ async fn past_the_threshold_leavers_are_staged_and_joiners_and_movers_keep_flowi
     // A mover still goes through while the guard holds the leavers.
     h.publish(&staff_mover(700, 5)).await;
     h.wait_idle().await;
-    assert!(h.vault_titles().await.contains_key("25701"));
+    assert!(h.sim.vault_titles().await.contains_key("25701"));
     h.stop().await;
 }
 
@@ -175,7 +172,7 @@ async fn releasing_staged_leavers_applies_each_exactly_once_and_audits_the_opera
         .unwrap();
     assert_eq!(counts.decided, 450);
     h.wait_idle_within(Duration::from_secs(120)).await;
-    let puts = h.writes("vault", "PUT").await;
+    let puts = h.sim.writes("vault", "PUT").await;
     assert_eq!(puts.len(), 500);
     let mut users: Vec<&str> = puts.iter().map(|r| r["path"].as_str().unwrap()).collect();
     users.sort();
@@ -205,7 +202,7 @@ async fn discarding_staged_leavers_applies_none_of_them() {
     assert_eq!(counts.decided, 450);
     tokio::time::sleep(Duration::from_secs(1)).await;
     h.wait_idle().await;
-    assert_eq!(h.writes("vault", "PUT").await.len(), 50);
+    assert_eq!(h.sim.writes("vault", "PUT").await.len(), 50);
     let audit = store.audit(None, 5000).await.unwrap();
     assert_eq!(
         audit
@@ -221,15 +218,15 @@ async fn discarding_staged_leavers_applies_none_of_them() {
 async fn a_rehire_reactivates_the_vault_membership_and_un_retires_in_superoffice() {
     let h = Harness::start().await;
     h.publish(&leaver()).await; // sequence 9
-    h.wait_for_writes("superoffice", "POST", 1).await;
+    h.sim.wait_for_writes("superoffice", "POST", 1).await;
     h.wait_idle().await;
-    let user = h.user("vault", "25001").await;
+    let user = h.sim.user("vault", "25001").await;
     assert_eq!(user["domain_active__v"], false);
 
     let mut rehire = joiner();
     rehire["sequence"] = json!(10);
     h.publish(&rehire).await;
-    let puts = h.wait_for_writes("vault", "PUT", 3).await;
+    let puts = h.sim.wait_for_writes("vault", "PUT", 3).await;
     let membership = puts.last().unwrap();
     assert_eq!(
         membership["path"],
@@ -247,13 +244,13 @@ async fn a_rehire_reactivates_the_vault_membership_and_un_retires_in_superoffice
         );
     }
     h.wait_idle().await;
-    assert_eq!(h.user("vault", "25001").await["domain_active__v"], true);
-    let posts = h.writes("superoffice", "POST").await;
+    assert_eq!(h.sim.user("vault", "25001").await["domain_active__v"], true);
+    let posts = h.sim.writes("superoffice", "POST").await;
     assert_eq!(
         body_json(posts.last().unwrap()),
         json!({"AssociateId": 981, "Retired": false})
     );
-    assert_eq!(h.user("superoffice", "981").await["Deleted"], false);
+    assert_eq!(h.sim.user("superoffice", "981").await["Deleted"], false);
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
 }
@@ -280,12 +277,12 @@ async fn a_leaver_nobody_linked_is_looked_up_where_the_target_can_and_dead_lette
     );
     h.wait_idle().await;
     assert_eq!(
-        h.user("vault", "25003").await["domain_active__v"],
+        h.sim.user("vault", "25003").await["domain_active__v"],
         false,
         "found by user name"
     );
     assert_eq!(
-        h.user("superoffice", "983").await["Deleted"],
+        h.sim.user("superoffice", "983").await["Deleted"],
         true,
         "found by user name"
     );
@@ -330,10 +327,11 @@ async fn a_superoffice_user_is_found_by_e_mail_through_the_documented_user_searc
                             "email": "USER25003@verteo.example"}}
     });
     h.publish(&leaver).await;
-    h.wait_for_writes("superoffice", "POST", 1).await;
+    h.sim.wait_for_writes("superoffice", "POST", 1).await;
     h.wait_idle().await;
-    assert_eq!(h.user("superoffice", "983").await["Deleted"], true);
+    assert_eq!(h.sim.user("superoffice", "983").await["Deleted"], true);
     let gets: Vec<String> = h
+        .sim
         .requests("superoffice")
         .await
         .iter()

@@ -2,10 +2,8 @@
 //! real broker and simulator, and every metric the dashboard and alert rules use is one a
 //! running worker actually exports.
 
-mod common;
-
-use common::*;
 use hrsync::ops::dlq;
+use hrsync_testkit::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -13,14 +11,13 @@ use std::collections::BTreeSet;
 async fn dead_letters_are_listed_without_being_taken_and_replayed_after_a_fix() {
     let h = Harness::start().await;
     // Vault refuses the first change: its part is dead-lettered, the others apply.
-    h.fault(
-        json!({"target": "vault", "kind": "failure", "failure_type": "INVALID_DATA", "times": 1}),
-    )
-    .await;
+    h.sim
+        .fault(Fault::failure(FaultTarget::Vault, "INVALID_DATA"))
+        .await;
     let event = mover();
     h.publish(&event).await;
     h.wait_idle().await;
-    h.wait_for_writes("sitevault", "PUT", 1).await;
+    h.sim.wait_for_writes("sitevault", "PUT", 1).await;
 
     let letters = dlq::list(&h.config, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
@@ -57,12 +54,12 @@ async fn dead_letters_are_listed_without_being_taken_and_replayed_after_a_fix() 
         }
     );
     assert!(reports >= 1, "progress is reported");
-    h.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
     h.wait_idle().await;
     assert!(dlq::list(&h.config, 10).await.unwrap().is_empty());
     // The event id was kept: targets that had applied it see a duplicate.
-    assert_eq!(h.writes("sitevault", "PUT").await.len(), 1);
-    assert_eq!(h.writes("superoffice", "PATCH").await.len(), 1);
+    assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), 1);
+    assert_eq!(h.sim.writes("superoffice", "PATCH").await.len(), 1);
     // Who reopened the Vault part is in the audit log.
     let audit = h
         .worker()
@@ -127,7 +124,11 @@ async fn a_replay_can_select_by_reason_and_leaves_the_rest() {
 
 #[tokio::test]
 async fn dry_run_prints_the_exact_requests_and_sends_nothing() {
-    let h = Harness::start_without_worker(StoreKind::Sqlite, Default::default()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Sqlite)
+        .without_worker()
+        .start()
+        .await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hrsync"))
         .args(["dry-run", "examples/events/joiner.json"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -159,10 +160,10 @@ async fn dry_run_prints_the_exact_requests_and_sends_nothing() {
         );
     }
     assert!(
-        h.requests("vault").await.is_empty(),
+        h.sim.requests("vault").await.is_empty(),
         "a dry run sends nothing"
     );
-    assert!(h.requests("superoffice").await.is_empty());
+    assert!(h.sim.requests("superoffice").await.is_empty());
     h.stop().await;
 }
 
@@ -190,8 +191,7 @@ fn metric_names(text: &str, prefix: &str) -> BTreeSet<String> {
 async fn every_metric_in_the_dashboard_and_alert_rules_is_exported_by_a_running_worker() {
     let h = Harness::start().await;
     // Something of everything: a retry, a dead letter, an applied change.
-    h.fault(json!({"target": "vault", "kind": "status", "status": 503, "times": 1}))
-        .await;
+    h.sim.fault(Fault::status(FaultTarget::Vault, 503)).await;
     h.publish(&mover()).await;
     h.publish_raw("hr.employee.mover", b"not json", Default::default())
         .await;

@@ -3,10 +3,7 @@
 //! ends with each change applied exactly once and in order (simulator log) and nothing
 //! dead-lettered.
 
-mod common;
-
-use common::*;
-use serde_json::json;
+use hrsync_testkit::*;
 use std::time::{Duration, Instant};
 
 fn staff_feed(employees: usize, events_each: u64) -> Vec<serde_json::Value> {
@@ -17,7 +14,11 @@ fn staff_feed(employees: usize, events_each: u64) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn broker_connections_closed_three_times_during_2000_events_lose_and_double_nothing() {
-    let h = Harness::start_with(|c| c.worker.concurrency = 16, roomy_simulator()).await;
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| c.worker.concurrency = 16)
+        .start()
+        .await;
     let (employees, events_each) = (200, 10);
     h.publish_all(&staff_feed(employees, events_each)).await;
     let applied = || {
@@ -39,7 +40,8 @@ async fn broker_connections_closed_three_times_during_2000_events_lose_and_doubl
     }
     assert!(closed >= 3, "closed {closed} connections");
     h.wait_idle_within(Duration::from_secs(240)).await;
-    h.assert_applied_exactly_once_in_order(employees, events_each)
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, events_each)
         .await;
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
@@ -47,7 +49,12 @@ async fn broker_connections_closed_three_times_during_2000_events_lose_and_doubl
 
 #[tokio::test]
 async fn a_worker_killed_with_sigkill_and_restarted_applies_2000_events_exactly_once() {
-    let h = Harness::start_without_worker(StoreKind::Sqlite, roomy_simulator()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Sqlite)
+        .simulator(roomy_simulator())
+        .without_worker()
+        .start()
+        .await;
     let (employees, events_each) = (200, 10);
     h.publish_all(&staff_feed(employees, events_each)).await;
     let mut first = h.spawn_worker("first").await;
@@ -60,7 +67,8 @@ async fn a_worker_killed_with_sigkill_and_restarted_applies_2000_events_exactly_
     first.child.wait().unwrap();
     let second = h.spawn_worker("second").await;
     h.wait_process_idle(&second, Duration::from_secs(240)).await;
-    h.assert_applied_exactly_once_in_order(employees, events_each)
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, events_each)
         .await;
     assert!(h.dead_letters_now().await.is_empty());
     h.stop_process(second).await;
@@ -69,11 +77,15 @@ async fn a_worker_killed_with_sigkill_and_restarted_applies_2000_events_exactly_
 
 #[tokio::test]
 async fn sigterm_with_events_in_flight_exits_0_and_the_restart_loses_and_doubles_nothing() {
-    let h = Harness::start_without_worker(StoreKind::Postgres, roomy_simulator()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Postgres)
+        .simulator(roomy_simulator())
+        .without_worker()
+        .start()
+        .await;
     let (employees, events_each) = (30, 10);
     // Slow targets, so that messages are in flight when SIGTERM arrives.
-    h.fault(json!({"target": "vault", "kind": "latency", "latency_ms": 100}))
-        .await;
+    h.sim.fault(Fault::latency(FaultTarget::Vault, 100)).await;
     h.publish_all(&staff_feed(employees, events_each)).await;
     let mut first = h.spawn_worker("first").await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -108,15 +120,11 @@ async fn sigterm_with_events_in_flight_exits_0_and_the_restart_loses_and_doubles
         std::fs::read_to_string(&first.log).unwrap_or_default()
     );
 
-    let _ = h
-        .http
-        .delete(format!("{}/_sim/faults", h.sim_url))
-        .send()
-        .await
-        .unwrap();
+    h.sim.clear_faults().await;
     let second = h.spawn_worker("second").await;
     h.wait_process_idle(&second, Duration::from_secs(120)).await;
-    h.assert_applied_exactly_once_in_order(employees, events_each)
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, events_each)
         .await;
     assert!(h.dead_letters_now().await.is_empty());
     h.stop_process(second).await;
@@ -125,22 +133,25 @@ async fn sigterm_with_events_in_flight_exits_0_and_the_restart_loses_and_doubles
 
 #[tokio::test]
 async fn a_target_down_for_20_seconds_parks_its_work_and_nothing_is_dead_lettered() {
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(|c| {
             c.retry.max_attempts = 2;
             c.retry.max_deferrals = 2;
             c.breaker.threshold = 3;
             c.breaker.open_for = Duration::from_secs(2);
-        },
-        roomy_simulator(),
-    )
-    .await;
-    h.fault(json!({"target": "vault", "kind": "status_for", "status": 503, "duration_ms": 20000}))
+        })
+        .start()
+        .await;
+    h.sim
+        .fault(Fault::status_for(FaultTarget::Vault, 503, 20000))
         .await;
     let employees = 20;
     h.publish_all(&staff_feed(employees, 1)).await;
     // The other targets keep flowing while Vault is down.
-    h.wait_for_writes("superoffice", "PATCH", employees).await;
+    h.sim
+        .wait_for_writes("superoffice", "PATCH", employees)
+        .await;
     let metrics = h.metrics_text().await;
     assert_eq!(
         metric(&metrics, "hrsync_breaker_open", r#"target="vault""#),
@@ -161,10 +172,13 @@ async fn a_target_down_for_20_seconds_parks_its_work_and_nothing_is_dead_lettere
         "{ready}"
     );
 
-    h.wait_for_titles(employees, 1, Duration::from_secs(90))
+    h.sim
+        .wait_for_titles(employees, 1, Duration::from_secs(90))
         .await;
     h.wait_idle().await;
-    h.assert_applied_exactly_once_in_order(employees, 1).await;
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, 1)
+        .await;
     assert!(
         h.dead_letters_now().await.is_empty(),
         "parked work is not burnt into the dead-letter queue"
@@ -194,7 +208,13 @@ async fn a_target_down_for_20_seconds_parks_its_work_and_nothing_is_dead_lettere
 
 #[tokio::test]
 async fn three_sharded_workers_share_3000_events_and_survive_losing_one() {
-    let h = Harness::start_sharded(StoreKind::Postgres, roomy_simulator(), 4).await;
+    let h = Harness::builder()
+        .store(StoreKind::Postgres)
+        .simulator(roomy_simulator())
+        .shards(4)
+        .without_worker()
+        .start()
+        .await;
     let (employees, events_each) = (300, 10);
     let mut workers = vec![
         h.spawn_worker("a").await,
@@ -221,7 +241,8 @@ async fn three_sharded_workers_share_3000_events_and_survive_losing_one() {
     for w in &workers {
         h.wait_process_idle(w, Duration::from_secs(240)).await;
     }
-    h.assert_applied_exactly_once_in_order(employees, events_each)
+    h.sim
+        .assert_applied_exactly_once_in_order(employees, events_each)
         .await;
     assert!(h.dead_letters_now().await.is_empty());
     // The killed replica's shards moved: the survivors finished what it left.

@@ -4,9 +4,7 @@
 //! a leaver nobody linked is found with `filter=userName eq "…"`; and the simulator refuses
 //! what RFC 7644 does not allow.
 
-mod common;
-
-use common::*;
+use hrsync_testkit::*;
 use serde_json::{json, Value};
 
 fn with_scim(c: &mut hrsync::config::Config) {
@@ -25,7 +23,8 @@ fn scim_joiner() -> Value {
 
 /// The PATCH requests the SCIM endpoint received, as (path, Operations).
 async fn patches(h: &Harness) -> Vec<(String, Value)> {
-    h.writes("scim", "PATCH")
+    h.sim
+        .writes("scim", "PATCH")
         .await
         .iter()
         .map(|r| {
@@ -44,12 +43,12 @@ async fn patches(h: &Harness) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn a_joiner_a_mover_and_a_leaver_reach_the_scim_users_as_patch_operations() {
-    let h = Harness::start_with(with_scim, Default::default()).await;
+    let h = Harness::builder().config(with_scim).start().await;
     let joiner = scim_joiner();
     h.publish(&joiner).await;
-    h.wait_for_writes("scim", "PATCH", 1).await;
+    h.sim.wait_for_writes("scim", "PATCH", 1).await;
     h.wait_idle().await;
-    let requests = h.requests("scim").await;
+    let requests = h.sim.requests("scim").await;
     let first = &requests[0];
     assert_eq!(first["method"], "GET");
     assert_eq!(first["path"], "/api/scim/v2/Users/u25001");
@@ -88,7 +87,7 @@ async fn a_joiner_a_mover_and_a_leaver_reach_the_scim_users_as_patch_operations(
         !replaced.contains_key("active"),
         "already active: nothing to write"
     );
-    let user = h.user("scim", "u25001").await;
+    let user = h.sim.user("scim", "u25001").await;
     assert_eq!(user["name"]["givenName"], "Beatriz");
     assert_eq!(
         user["name"]["familyName"], "Silva",
@@ -107,7 +106,7 @@ async fn a_joiner_a_mover_and_a_leaver_reach_the_scim_users_as_patch_operations(
     mover["sequence"] = json!(3);
     mover["data"]["person"]["title"] = json!("Lead CRA");
     h.publish(&mover).await;
-    h.wait_for_writes("scim", "PATCH", 2).await;
+    h.sim.wait_for_writes("scim", "PATCH", 2).await;
     h.wait_idle().await;
     let all = patches(&h).await;
     assert_eq!(all.len(), 2, "the unchanged mover sent nothing");
@@ -120,20 +119,20 @@ async fn a_joiner_a_mover_and_a_leaver_reach_the_scim_users_as_patch_operations(
     let mut leaver = leaver();
     leaver["data"]["accounts"]["scim"] = json!({"id": "u25001"});
     h.publish(&leaver).await;
-    h.wait_for_writes("scim", "PATCH", 3).await;
+    h.sim.wait_for_writes("scim", "PATCH", 3).await;
     h.wait_idle().await;
     assert_eq!(
         patches(&h).await[2].1,
         json!([{"op": "replace", "path": "active", "value": false}])
     );
-    assert_eq!(h.user("scim", "u25001").await["active"], false);
+    assert_eq!(h.sim.user("scim", "u25001").await["active"], false);
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_leaver_nobody_linked_is_found_by_user_name_with_a_scim_filter() {
-    let h = Harness::start_with(with_scim, Default::default()).await;
+    let h = Harness::builder().config(with_scim).start().await;
     // Seeded SCIM user u25003 has userName user25003@verteo.example.
     let leaver = json!({
         "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
@@ -144,9 +143,10 @@ async fn a_leaver_nobody_linked_is_found_by_user_name_with_a_scim_filter() {
                             "username": "user25003@verteo.example", "email": "user25003@verteo.example"}}
     });
     h.publish(&leaver).await;
-    h.wait_for_writes("scim", "PATCH", 1).await;
+    h.sim.wait_for_writes("scim", "PATCH", 1).await;
     h.wait_idle().await;
     let search = h
+        .sim
         .requests("scim")
         .await
         .into_iter()
@@ -161,7 +161,7 @@ async fn a_leaver_nobody_linked_is_found_by_user_name_with_a_scim_filter() {
             r#"userName eq "user25003@verteo.example""#.to_string()
         )]
     );
-    assert_eq!(h.user("scim", "u25003").await["active"], false);
+    assert_eq!(h.sim.user("scim", "u25003").await["active"], false);
     assert_eq!(
         h.worker()
             .applier
@@ -178,7 +178,11 @@ async fn a_leaver_nobody_linked_is_found_by_user_name_with_a_scim_filter() {
 
 #[tokio::test]
 async fn the_simulated_scim_endpoint_refuses_what_rfc_7644_does_not_allow() {
-    let h = Harness::start_without_worker(StoreKind::Sqlite, Default::default()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Sqlite)
+        .without_worker()
+        .start()
+        .await;
     let url = |path: &str| format!("{}/api/scim/v2{path}", h.sim_url);
     let bearer = "Bearer simulator-scim-token";
     let send = |request: reqwest::RequestBuilder| async move {

@@ -5,11 +5,8 @@
 //! given, in every form one could leak in: raw, base64 (alone and as the `user:password`
 //! of Basic auth), URL-encoded, as a list of byte values and as hex.
 
-mod common;
-
 use base64::Engine;
-use common::*;
-use hrsync::simulator::SimulatorConfig;
+use hrsync_testkit::*;
 
 const RABBIT_PASSWORD: &str = "Rmq-S3cret/+:%@x";
 const VAULT_PASSWORD: &str = "Vlt-S3cret&=+x?";
@@ -56,7 +53,12 @@ async fn a_worker_logging_at_trace_level_never_prints_a_secret() {
         superoffice_authorization: vec![format!("Basic {basic}")],
         ..roomy_simulator()
     };
-    let h = Harness::start_without_worker(StoreKind::Postgres, sim).await;
+    let h = Harness::builder()
+        .store(StoreKind::Postgres)
+        .simulator(sim)
+        .without_worker()
+        .start()
+        .await;
     let user = format!("{}-secrets", h.unique);
     assert!(rabbitmqctl(&["add_user", &user, RABBIT_PASSWORD]));
     assert!(rabbitmqctl(&["set_permissions", &user, ".*", ".*", ".*"]));
@@ -82,7 +84,7 @@ async fn a_worker_logging_at_trace_level_never_prints_a_secret() {
     let mut leaver = leaver();
     leaver["sequence"] = serde_json::json!(20);
     h.publish_all(&[joiner(), mover(), leaver]).await;
-    h.wait_for_writes("superoffice", "POST", 1).await;
+    h.sim.wait_for_writes("superoffice", "POST", 1).await;
     h.wait_process_idle(&worker, std::time::Duration::from_secs(30))
         .await;
     let log_path = worker.log.clone();

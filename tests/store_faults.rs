@@ -9,10 +9,7 @@
 //!
 //! Mounting and `chattr` need root; without it those tests print why and pass.
 
-mod common;
-
-use common::*;
-use hrsync::simulator::SimulatorConfig;
+use hrsync_testkit::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -101,7 +98,7 @@ fn rounds(first: u64, last: u64) -> Vec<serde_json::Value> {
 /// Per account, the titles written while the store was failing, and whether any account
 /// got a title twice or out of sequence order over the whole run.
 async fn writes_report(h: &Harness) -> (usize, usize) {
-    let vault = h.vault_titles().await;
+    let vault = h.sim.vault_titles().await;
     let mut doubled = 0;
     let mut out_of_order = 0;
     for titles in vault.values() {
@@ -126,9 +123,13 @@ async fn a_full_disk_stops_all_writes_and_the_worker_resumes_by_itself_when_spac
     };
     let url = format!("sqlite://{}/hrsync.db", disk.0.display());
     let store_url = url.clone();
-    let h = Harness::start_with(move |c| c.store.url = store_url, roomy_simulator()).await;
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .config(move |c| c.store.url = store_url)
+        .start()
+        .await;
     h.publish_all(&rounds(1, 1)).await;
-    h.wait_for_titles(EMPLOYEES, 1, WAIT).await;
+    h.sim.wait_for_titles(EMPLOYEES, 1, WAIT).await;
     h.wait_idle().await;
 
     // The disk fills up; HR keeps sending.
@@ -142,11 +143,11 @@ async fn a_full_disk_stops_all_writes_and_the_worker_resumes_by_itself_when_spac
             .is_some_and(|p| !p.is_empty()),
         "{unready}"
     );
-    let before = h.writes("vault", "PUT").await.len();
+    let before = h.sim.writes("vault", "PUT").await.len();
     // Let the outage last: the worker must not write anything it could not record.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let during = h.writes("vault", "PUT").await.len() - before;
-    let vault_during = h.vault_titles().await;
+    let during = h.sim.writes("vault", "PUT").await.len() - before;
+    let vault_during = h.sim.vault_titles().await;
     assert!(
         vault_during.values().all(|t| t.len() <= 2),
         "while the store was full, no employee got more than the one change in flight: {vault_during:?}"
@@ -159,10 +160,13 @@ async fn a_full_disk_stops_all_writes_and_the_worker_resumes_by_itself_when_spac
     std::fs::remove_file(&filler).unwrap();
     let recovered = Instant::now();
     h.wait_ready(true, WAIT).await;
-    h.wait_for_titles(EMPLOYEES, 4, Duration::from_secs(60))
+    h.sim
+        .wait_for_titles(EMPLOYEES, 4, Duration::from_secs(60))
         .await;
     h.wait_idle().await;
-    h.assert_applied_exactly_once_in_order(EMPLOYEES, 4).await;
+    h.sim
+        .assert_applied_exactly_once_in_order(EMPLOYEES, 4)
+        .await;
     let (doubled, out_of_order) = writes_report(&h).await;
     let letters = h.dead_letters_now().await.len();
     eprintln!(
@@ -182,10 +186,13 @@ async fn a_full_disk_stops_all_writes_and_the_worker_resumes_by_itself_when_spac
 
 #[tokio::test]
 async fn a_store_file_made_read_only_under_the_worker_heals_when_it_is_writable_again() {
-    let h = Harness::start_with(|_| {}, roomy_simulator()).await;
+    let h = Harness::builder()
+        .simulator(roomy_simulator())
+        .start()
+        .await;
     let files = sqlite_files(&h.config.store.url);
     h.publish_all(&rounds(1, 1)).await;
-    h.wait_for_titles(EMPLOYEES, 1, WAIT).await;
+    h.sim.wait_for_titles(EMPLOYEES, 1, WAIT).await;
     h.wait_idle().await;
     if !chattr("+i", &files) {
         eprintln!("SKIPPED: chattr +i refused (needs root and a file system that supports it)");
@@ -197,15 +204,18 @@ async fn a_store_file_made_read_only_under_the_worker_heals_when_it_is_writable_
     let unready = h.wait_ready(false, WAIT).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
-        h.vault_titles().await.values().all(|t| t.len() <= 2),
+        h.sim.vault_titles().await.values().all(|t| t.len() <= 2),
         "nothing but the changes in flight is written while the file is read-only"
     );
     assert!(chattr("-i", &files), "chattr -i");
     h.wait_ready(true, WAIT).await;
-    h.wait_for_titles(EMPLOYEES, 3, Duration::from_secs(60))
+    h.sim
+        .wait_for_titles(EMPLOYEES, 3, Duration::from_secs(60))
         .await;
     h.wait_idle().await;
-    h.assert_applied_exactly_once_in_order(EMPLOYEES, 3).await;
+    h.sim
+        .assert_applied_exactly_once_in_order(EMPLOYEES, 3)
+        .await;
     let (doubled, out_of_order) = writes_report(&h).await;
     let letters = h.dead_letters_now().await.len();
     eprintln!(
@@ -219,7 +229,11 @@ async fn a_store_file_made_read_only_under_the_worker_heals_when_it_is_writable_
 
 #[tokio::test]
 async fn a_worker_refuses_to_start_on_a_store_it_cannot_write() {
-    let h = Harness::start_without_worker(StoreKind::Sqlite, SimulatorConfig::default()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Sqlite)
+        .without_worker()
+        .start()
+        .await;
     // The store exists and is migrated, then becomes read-only.
     let store = hrsync::store::Store::connect(&h.config.store.url)
         .await
@@ -232,14 +246,8 @@ async fn a_worker_refuses_to_start_on_a_store_it_cannot_write() {
         h.stop().await;
         return;
     }
-    let dir = std::env::temp_dir().join(format!("{}-proc", h.unique));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("worker.toml");
-    std::fs::write(&config, h.process_config(0)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hrsync"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("HRSYNC_CONFIG")
+    let mut child = h
+        .worker_command(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -271,7 +279,7 @@ async fn a_worker_refuses_to_start_on_a_store_it_cannot_write() {
         "the reason is printed: {stderr}"
     );
     // It never consumed: the queue is untouched and nothing reached a target.
-    assert!(h.requests("vault").await.is_empty());
+    assert!(h.sim.requests("vault").await.is_empty());
     h.stop().await;
 }
 
@@ -291,7 +299,11 @@ async fn in_schema(h: &Harness, statement: &str) {
 #[tokio::test]
 async fn a_postgres_store_refusing_every_record_holds_the_applied_event_and_lets_nothing_else_run()
 {
-    let h = Harness::start_on(StoreKind::Postgres, |_| {}, roomy_simulator()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Postgres)
+        .simulator(roomy_simulator())
+        .start()
+        .await;
     // Reads still work and the probe table takes writes; every outcome write fails.
     in_schema(
         &h,
@@ -307,7 +319,7 @@ async fn a_postgres_store_refusing_every_record_holds_the_applied_event_and_lets
         "{unready}"
     );
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let held = h.vault_titles().await;
+    let held = h.sim.vault_titles().await;
     assert!(
         held.values().all(|t| t == &["Title 1"]),
         "only the first change of the employees in flight was written, once: {held:?}"
@@ -335,14 +347,17 @@ async fn a_postgres_store_refusing_every_record_holds_the_applied_event_and_lets
     )
     .await;
     h.wait_ready(true, WAIT).await;
-    h.wait_for_titles(EMPLOYEES, 3, Duration::from_secs(60))
+    h.sim
+        .wait_for_titles(EMPLOYEES, 3, Duration::from_secs(60))
         .await;
     h.wait_idle().await;
-    h.assert_applied_exactly_once_in_order(EMPLOYEES, 3).await;
+    h.sim
+        .assert_applied_exactly_once_in_order(EMPLOYEES, 3)
+        .await;
     let (doubled, out_of_order) = writes_report(&h).await;
     assert_eq!((doubled, out_of_order), (0, 0));
     // SiteVault's part (the same assignments each time) was written once per person.
-    assert_eq!(h.writes("sitevault", "PUT").await.len(), EMPLOYEES);
+    assert_eq!(h.sim.writes("sitevault", "PUT").await.len(), EMPLOYEES);
     assert!(h.dead_letters_now().await.is_empty());
     h.stop().await;
 }

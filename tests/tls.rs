@@ -5,10 +5,8 @@
 //! configuration problem — named on `/readyz`, counted in a gauge, logged once — and not a
 //! reconnect loop or a pile of dead letters.
 
-mod common;
-
-use common::*;
 use hrsync::config::{Config, TlsConfig};
+use hrsync_testkit::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -170,8 +168,8 @@ async fn the_worker_reaches_broker_and_targets_over_tls_with_a_private_ca_and_cl
     }
     let pki = Pki::new();
     let fronts = std::sync::Mutex::new(Vec::new());
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .config(|c| {
             let broker = front(&pki, broker_addr());
             c.rabbitmq.url = format!("amqps://localhost:{}/%2f", broker.addr.port());
             c.rabbitmq.tls = pki.client_tls();
@@ -190,15 +188,14 @@ async fn the_worker_reaches_broker_and_targets_over_tls_with_a_private_ca_and_cl
                 so.tls = pki.client_tls();
             });
             fronts.lock().unwrap().extend([broker, sim]);
-        },
-        Default::default(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     h.wait_until_consuming().await;
     h.publish(&joiner()).await;
-    h.wait_for_writes("vault", "PUT", 1).await;
-    h.wait_for_writes("sitevault", "PUT", 1).await;
-    h.wait_for_writes("superoffice", "PATCH", 1).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
+    h.sim.wait_for_writes("sitevault", "PUT", 1).await;
+    h.sim.wait_for_writes("superoffice", "PATCH", 1).await;
     h.wait_idle().await;
     assert!(h.dead_letters_now().await.is_empty());
     let (ready, body) = h.readyz().await;
@@ -219,7 +216,11 @@ async fn a_broker_certificate_from_an_unknown_ca_is_a_configuration_problem_not_
         return;
     }
     let pki = Pki::new();
-    let h = Harness::start_without_worker(StoreKind::Sqlite, Default::default()).await;
+    let h = Harness::builder()
+        .store(StoreKind::Sqlite)
+        .without_worker()
+        .start()
+        .await;
     let broker = front(&pki, broker_addr());
     let mut config = h.config.clone();
     config.rabbitmq.url = format!("amqps://localhost:{}/%2f", broker.addr.port());
@@ -263,20 +264,19 @@ async fn a_broker_certificate_from_an_unknown_ca_is_a_configuration_problem_not_
 async fn a_target_certificate_from_an_unknown_ca_parks_that_target_and_names_the_problem() {
     let pki = Pki::new();
     let fronts = std::sync::Mutex::new(Vec::new());
-    let h = Harness::start_with(
-        |c| {
+    let h = Harness::builder()
+        .config(|c| {
             let sim = front(&pki, sim_addr(c));
             c.edit_target(|vault: &mut VaultConfig| {
                 vault.base_url = format!("https://localhost:{}", sim.addr.port());
                 vault.tls = pki.without_ca();
             });
             fronts.lock().unwrap().push(sim);
-        },
-        Default::default(),
-    )
-    .await;
+        })
+        .start()
+        .await;
     h.publish(&mover()).await;
-    h.wait_for_writes("superoffice", "PATCH", 1).await;
+    h.sim.wait_for_writes("superoffice", "PATCH", 1).await;
     let body = h.wait_ready(false, WAIT).await;
     let deadline = std::time::Instant::now() + WAIT;
     let mut body = body;
@@ -301,7 +301,8 @@ async fn a_target_certificate_from_an_unknown_ca_parks_that_target_and_names_the
         "the event waits for the fix, parked"
     );
     assert!(
-        h.requests("vault")
+        h.sim
+            .requests("vault")
             .await
             .iter()
             .all(|r| !r["path"].as_str().unwrap_or_default().contains("/objects/")),

@@ -44,13 +44,13 @@ pub use retry::{with_retries, Attempted};
 pub use verdict::{DeadLetter, DeadLetterReason, Deferral, TargetOutcome, TargetReport, Verdict};
 
 use decide::Step;
-use record::{store_deferral, Planned, Record};
+use record::{store_deferral, Planned};
 
 use crate::apply::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
-use crate::store::{Outcome, Store, StoreError, TargetState};
+use crate::store::{Outcome, Store, StoreError, TargetRecord, TargetState};
 use crate::targets::{Change, Target, TargetKind};
 use futures_util::future::join_all;
 use gate::{Decision, Gate};
@@ -329,10 +329,11 @@ impl Applier {
         match decide::decide(&state, event.sequence, known.is_some(), removes_access) {
             Step::Duplicate => return plan.outcome(TargetOutcome::Duplicate, None),
             Step::Stale => {
-                return plan.outcome(
-                    TargetOutcome::Stale,
-                    Some(Record::NotApplied(Outcome::Stale)),
-                )
+                let record = TargetRecord::NotApplied {
+                    target: kind.as_str().to_string(),
+                    outcome: Outcome::Stale,
+                };
+                return plan.outcome(TargetOutcome::Stale, Some(record));
             }
             Step::LookUp => {
                 known = self.resolve_unlinked(target, event).await;
@@ -349,17 +350,16 @@ impl Applier {
             Err(outcome) => return plan.outcome(outcome, None),
         };
         let outcome = self.send(target, &change).await;
+        let applied = |changed: Vec<String>, outcome| TargetRecord::Applied {
+            target: kind.as_str().to_string(),
+            sequence: event.sequence,
+            fields: change.fields,
+            changed,
+            outcome,
+        };
         let record = match &outcome {
-            TargetOutcome::Applied(changed) => Some(Record::Applied {
-                fields: change.fields,
-                changed: changed.clone(),
-                outcome: Outcome::Applied,
-            }),
-            TargetOutcome::Unchanged => Some(Record::Applied {
-                fields: change.fields,
-                changed: Vec::new(),
-                outcome: Outcome::Unchanged,
-            }),
+            TargetOutcome::Applied(changed) => Some(applied(changed.clone(), Outcome::Applied)),
+            TargetOutcome::Unchanged => Some(applied(Vec::new(), Outcome::Unchanged)),
             _ => None,
         };
         plan.outcome(outcome, record)

@@ -25,16 +25,13 @@ impl Applier {
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
         let record = EventRecord {
-            event_id: &event.id,
-            employee_id: event.employee_id(),
+            event_id: event.id.clone(),
+            employee_id: event.employee_id().to_string(),
             links: planned
                 .iter()
-                .filter_map(|p| Some((p.kind.as_str(), p.link.as_deref()?)))
+                .filter_map(|p| Some((p.kind.as_str().to_string(), p.link.clone()?)))
                 .collect(),
-            targets: planned
-                .iter()
-                .filter_map(|p| p.record.as_ref().map(|r| r.borrow(p.kind, event.sequence)))
-                .collect(),
+            targets: planned.iter().filter_map(|p| p.record.clone()).collect(),
         };
         // Only a record of changed targets is worth holding the message for: otherwise the
         // event starts again once the store is back, and finds the same.
@@ -93,11 +90,11 @@ impl Applier {
         letters: &[DeadLetter],
         shutdown: &CancellationToken,
     ) -> bool {
-        let targets: Vec<TargetRecord<'_>> = letters
+        let targets: Vec<TargetRecord> = letters
             .iter()
             .filter_map(|letter| letter.target)
             .map(|target| TargetRecord::NotApplied {
-                target: target.as_str(),
+                target: target.as_str().to_string(),
                 outcome: Outcome::DeadLettered,
             })
             .collect();
@@ -105,8 +102,8 @@ impl Applier {
             return true;
         }
         let record = EventRecord {
-            event_id: &event.id,
-            employee_id: event.employee_id(),
+            event_id: event.id.clone(),
+            employee_id: event.employee_id().to_string(),
             links: Vec::new(),
             targets,
         };
@@ -124,7 +121,7 @@ impl Applier {
     /// for an error waiting cannot heal, `Err(None)` on shutdown.
     async fn write_until_recorded(
         &self,
-        record: &EventRecord<'_>,
+        record: &EventRecord,
         shutdown: &CancellationToken,
     ) -> Result<Vec<String>, Option<StoreError>> {
         let mut unrecorded = None;
@@ -175,7 +172,8 @@ pub(super) struct Planned {
     pub(super) outcome: TargetOutcome,
     /// An account the store does not know yet (or knows as another id).
     pub(super) link: Option<String>,
-    pub(super) record: Option<Record>,
+    /// What the store must remember of this target's part.
+    pub(super) record: Option<TargetRecord>,
 }
 
 impl Planned {
@@ -188,41 +186,9 @@ impl Planned {
         }
     }
 
-    pub(super) fn outcome(mut self, outcome: TargetOutcome, record: Option<Record>) -> Self {
+    pub(super) fn outcome(mut self, outcome: TargetOutcome, record: Option<TargetRecord>) -> Self {
         self.outcome = outcome;
         self.record = record;
         self
-    }
-}
-
-/// The owned data behind a [`TargetRecord`].
-pub(super) enum Record {
-    Applied {
-        fields: serde_json::Map<String, serde_json::Value>,
-        changed: Vec<String>,
-        outcome: Outcome,
-    },
-    NotApplied(Outcome),
-}
-
-impl Record {
-    fn borrow(&self, kind: TargetKind, sequence: u64) -> TargetRecord<'_> {
-        match self {
-            Record::Applied {
-                fields,
-                changed,
-                outcome,
-            } => TargetRecord::Applied {
-                target: kind.as_str(),
-                sequence,
-                fields,
-                changed,
-                outcome: *outcome,
-            },
-            Record::NotApplied(outcome) => TargetRecord::NotApplied {
-                target: kind.as_str(),
-                outcome: *outcome,
-            },
-        }
     }
 }

@@ -25,26 +25,44 @@ use super::{
     Outcome, Store, StoreError,
 };
 
-/// What one event did in one target, as the state store keeps it.
-#[derive(Debug, Clone, Copy)]
-pub enum TargetRecord<'a> {
+/// What one event did in one target, as the state store keeps it. The one record type from
+/// the apply step to the store: built there, written here, queued as is for group commit.
+#[derive(Debug, Clone)]
+pub enum TargetRecord {
     /// Written, or found already holding these values: `outcome` is [`Outcome::Applied`]
     /// or [`Outcome::Unchanged`]. Becomes the employee's last applied state unless a newer
     /// sequence is already recorded.
     Applied {
-        target: &'a str,
+        target: String,
         sequence: u64,
-        fields: &'a Map<String, Value>,
-        changed: &'a [String],
+        fields: Map<String, Value>,
+        changed: Vec<String>,
         outcome: Outcome,
     },
     /// Not applied: [`Outcome::Stale`], [`Outcome::DeadLettered`] (also audited) or
     /// [`Outcome::Unlinked`]; [`Outcome::Duplicate`] writes nothing (the first outcome
     /// stands).
-    NotApplied { target: &'a str, outcome: Outcome },
+    NotApplied { target: String, outcome: Outcome },
 }
 
-impl TargetRecord<'_> {
+impl TargetRecord {
+    /// The target this record is about.
+    pub fn target(&self) -> &str {
+        match self {
+            TargetRecord::Applied { target, .. } | TargetRecord::NotApplied { target, .. } => {
+                target
+            }
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        match self {
+            TargetRecord::Applied { outcome, .. } | TargetRecord::NotApplied { outcome, .. } => {
+                *outcome
+            }
+        }
+    }
+
     fn is_duplicate(&self) -> bool {
         matches!(
             self,
@@ -58,15 +76,15 @@ impl TargetRecord<'_> {
 
 /// Everything one event leaves in the store, written in one transaction.
 #[derive(Debug, Clone, Default)]
-pub struct EventRecord<'a> {
-    pub event_id: &'a str,
-    pub employee_id: &'a str,
+pub struct EventRecord {
+    pub event_id: String,
+    pub employee_id: String,
     /// Accounts the event names, as `(target, account_id)`: linked for later leavers.
-    pub links: Vec<(&'a str, &'a str)>,
-    pub targets: Vec<TargetRecord<'a>>,
+    pub links: Vec<(String, String)>,
+    pub targets: Vec<TargetRecord>,
 }
 
-impl EventRecord<'_> {
+impl EventRecord {
     fn writes_anything(&self) -> bool {
         !self.links.is_empty() || self.targets.iter().any(|t| !t.is_duplicate())
     }
@@ -100,7 +118,7 @@ impl Store {
     ///
     /// On SQLite, events recorded at the same time share one transaction (group commit:
     /// see `group_commit`); each still gets its own answer.
-    pub async fn record_event(&self, record: &EventRecord<'_>) -> Result<Vec<String>, StoreError> {
+    pub async fn record_event(&self, record: &EventRecord) -> Result<Vec<String>, StoreError> {
         for target in &record.targets {
             validate(target)?;
         }
@@ -110,14 +128,7 @@ impl Store {
         let recorded = match &self.group {
             // The record carries this handle's actor: the caller that writes the batch may
             // hold another handle.
-            Some(group) => {
-                group
-                    .submit(
-                        self,
-                        super::owned_record::OwnedEventRecord::of(record, &self.actor),
-                    )
-                    .await
-            }
+            Some(group) => group.submit(self, record.clone(), self.actor.clone()).await,
             None => self.record_alone(record).await,
         };
         if recorded.is_ok() {
@@ -129,7 +140,7 @@ impl Store {
     /// [`Store::record_event`] in a transaction of its own.
     pub(super) async fn record_alone(
         &self,
-        record: &EventRecord<'_>,
+        record: &EventRecord,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_write(OP).await?;
         let lost = self
@@ -145,11 +156,11 @@ impl Store {
     pub(super) async fn write_event(
         &self,
         tx: &mut Writer,
-        record: &EventRecord<'_>,
+        record: &EventRecord,
         now: i64,
         actor: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let targets: Vec<&TargetRecord<'_>> = record
+        let targets: Vec<&TargetRecord> = record
             .targets
             .iter()
             .filter(|t| !t.is_duplicate())
@@ -165,10 +176,10 @@ impl Store {
             .filter(|row| !written.contains(row.target))
             .map(|row| row.target.to_owned())
             .collect();
-        let kept: Vec<&TargetRecord<'_>> = targets
+        let kept: Vec<&TargetRecord> = targets
             .into_iter()
             .filter(|t| match t {
-                TargetRecord::Applied { target, .. } => written.contains(*target),
+                TargetRecord::Applied { target, .. } => written.contains(target),
                 TargetRecord::NotApplied { .. } => true,
             })
             .collect();
@@ -179,11 +190,7 @@ impl Store {
     }
 }
 
-async fn write_links(
-    tx: &mut Writer,
-    record: &EventRecord<'_>,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn write_links(tx: &mut Writer, record: &EventRecord, now: i64) -> Result<(), StoreError> {
     if record.links.is_empty() {
         return Ok(());
     }
@@ -195,9 +202,9 @@ async fn write_links(
     let mut query = sqlx::query(&sql);
     for (target, account) in &record.links {
         query = query
-            .bind(record.employee_id)
-            .bind(*target)
-            .bind(*account)
+            .bind(record.employee_id.as_str())
+            .bind(target.as_str())
+            .bind(account.as_str())
             .bind(now);
     }
     query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
@@ -208,7 +215,7 @@ async fn write_links(
 /// already recorded keeps its row, and that target is left out).
 async fn write_applied_states(
     tx: &mut Writer,
-    record: &EventRecord<'_>,
+    record: &EventRecord,
     applied: &[AppliedRow<'_>],
     now: i64,
 ) -> Result<HashSet<String>, StoreError> {
@@ -225,12 +232,12 @@ async fn write_applied_states(
     let mut query = sqlx::query(&sql);
     for row in applied {
         query = query
-            .bind(record.employee_id)
+            .bind(record.employee_id.as_str())
             .bind(row.target)
             .bind(row.sequence)
             .bind(row.digest.as_str())
             .bind(row.fields_json.as_str())
-            .bind(record.event_id)
+            .bind(record.event_id.as_str())
             .bind(now);
     }
     for row in query.fetch_all(tx.conn()).await.map_err(|e| tx.fail(e))? {
@@ -241,8 +248,8 @@ async fn write_applied_states(
 
 async fn write_processed(
     tx: &mut Writer,
-    record: &EventRecord<'_>,
-    kept: &[&TargetRecord<'_>],
+    record: &EventRecord,
+    kept: &[&TargetRecord],
     now: i64,
 ) -> Result<(), StoreError> {
     if kept.is_empty() {
@@ -255,14 +262,10 @@ async fn write_processed(
     );
     let mut query = sqlx::query(&sql);
     for t in kept {
-        let (TargetRecord::Applied {
-            target, outcome, ..
-        }
-        | TargetRecord::NotApplied { target, outcome }) = **t;
         query = query
-            .bind(record.event_id)
-            .bind(target)
-            .bind(outcome.as_str())
+            .bind(record.event_id.as_str())
+            .bind(t.target())
+            .bind(t.outcome().as_str())
             .bind(now);
     }
     query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
@@ -272,33 +275,33 @@ async fn write_processed(
 /// Audit entries for what was applied (field names and a digest, never values) and what
 /// was dead-lettered.
 fn audit_rows<'a>(
-    record: &EventRecord<'a>,
-    kept: &[&TargetRecord<'a>],
+    record: &'a EventRecord,
+    kept: &[&'a TargetRecord],
     applied: &'a [AppliedRow<'a>],
     now: i64,
 ) -> Vec<AuditRow<'a>> {
     kept.iter()
-        .filter_map(|t| match **t {
+        .filter_map(|t| match *t {
             TargetRecord::Applied {
                 target, outcome, ..
             } => applied
                 .iter()
-                .find(|row| row.target == target)
+                .find(|row| row.target == target.as_str())
                 .map(|row| AuditRow {
-                    event_id: record.event_id,
-                    employee_id: record.employee_id,
+                    event_id: &record.event_id,
+                    employee_id: &record.employee_id,
                     target,
                     fields_changed: &row.changed_json,
                     values_digest: &row.digest,
-                    outcome,
+                    outcome: *outcome,
                     at_us: now,
                 }),
             TargetRecord::NotApplied {
                 target,
                 outcome: Outcome::DeadLettered,
             } => Some(AuditRow {
-                event_id: record.event_id,
-                employee_id: record.employee_id,
+                event_id: &record.event_id,
+                employee_id: &record.employee_id,
                 target,
                 fields_changed: "[]",
                 values_digest: "",
@@ -320,17 +323,18 @@ struct AppliedRow<'a> {
 }
 
 impl<'a> AppliedRow<'a> {
-    fn of(record: &TargetRecord<'a>) -> Option<Result<AppliedRow<'a>, StoreError>> {
+    fn of(record: &'a TargetRecord) -> Option<Result<AppliedRow<'a>, StoreError>> {
         let TargetRecord::Applied {
             target,
             sequence,
             fields,
             changed,
             ..
-        } = *record
+        } = record
         else {
             return None;
         };
+        let sequence = *sequence;
         Some(
             i64::try_from(sequence)
                 .map_err(|_| StoreError::SequenceOutOfRange(sequence))
@@ -339,23 +343,24 @@ impl<'a> AppliedRow<'a> {
                     sequence,
                     digest: digest(fields),
                     fields_json: Value::Object(fields.clone()).to_string(),
-                    changed_json: Value::from(changed.to_vec()).to_string(),
+                    changed_json: Value::from(changed.clone()).to_string(),
                 }),
         )
     }
 }
 
 /// Refuses outcomes that belong to the other kind of record (or to operators).
-fn validate(record: &TargetRecord<'_>) -> Result<(), StoreError> {
-    match *record {
-        TargetRecord::Applied { outcome, .. } => match outcome {
+fn validate(record: &TargetRecord) -> Result<(), StoreError> {
+    let outcome = record.outcome();
+    match record {
+        TargetRecord::Applied { .. } => match outcome {
             Outcome::Applied | Outcome::Unchanged => Ok(()),
             _ => Err(StoreError::InvalidOutcome {
                 outcome,
                 call: "record_applied",
             }),
         },
-        TargetRecord::NotApplied { outcome, .. } => match outcome {
+        TargetRecord::NotApplied { .. } => match outcome {
             Outcome::Duplicate | Outcome::Stale | Outcome::DeadLettered | Outcome::Unlinked => {
                 Ok(())
             }

@@ -14,12 +14,17 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::{event_record::OP, owned_record::OwnedEventRecord, queries::now_us, Store, StoreError};
+use std::sync::Arc;
+
+use super::{event_record::OP, queries::now_us, EventRecord, Store, StoreError};
 
 type Answer = Result<Vec<String>, StoreError>;
 
 struct Job {
-    record: OwnedEventRecord,
+    record: EventRecord,
+    /// Who the audit entries name: the submitting handle's actor (the caller that writes
+    /// the batch may hold another handle).
+    actor: Arc<str>,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -32,9 +37,18 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Queues `record` and returns once it is written, by this caller or another.
-    pub(super) async fn submit(&self, store: &Store, record: OwnedEventRecord) -> Answer {
+    pub(super) async fn submit(
+        &self,
+        store: &Store,
+        record: EventRecord,
+        actor: Arc<str>,
+    ) -> Answer {
         let (answer, mut answered) = oneshot::channel();
-        self.queue().push(Job { record, answer });
+        self.queue().push(Job {
+            record,
+            actor,
+            answer,
+        });
         let _seat = self.seat.lock().await;
         match answered.try_recv() {
             Ok(answer) => return answer,
@@ -88,7 +102,7 @@ async fn write_together(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<String>>,
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
         let written = store
-            .write_event(&mut tx, &job.record.borrow(), now, &job.record.actor)
+            .write_event(&mut tx, &job.record, now, &job.actor)
             .await;
         match written {
             Ok(lost) => answers.push(lost),

@@ -24,9 +24,11 @@
 //! - [`error`]: [`StoreError`], and the URL redaction that keeps passwords out of it.
 //! - `connect`: URL parsing, pool set-up per backend (SQLite: one writer, two readers),
 //!   migrations.
-//! - `event_record`: the worker's per-event path — one read of every target's state before
-//!   an event is applied ([`Store::target_states`]), one transaction for everything it did
-//!   after ([`Store::record_event`]).
+//! - `event_read` / `event_record`: the worker's per-event path — one read of every
+//!   target's state before an event is applied ([`Store::target_states`]), one transaction
+//!   for everything it did after ([`Store::record_event`]). [`EventRecord`] and
+//!   [`TargetRecord`] are the one owned record type the apply step builds and the store
+//!   writes (and queues as is for group commit).
 //! - `group_commit`: on SQLite, events recorded while the writer is busy share its next
 //!   transaction.
 //! - `held`: messages held back durably — future-dated (`scheduled`) and stopped by the
@@ -50,7 +52,6 @@ mod group_commit;
 mod guard;
 pub mod health;
 mod held;
-mod owned_record;
 mod queries;
 mod release;
 mod writer;

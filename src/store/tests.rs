@@ -37,14 +37,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let lost = self
             .record_event(&EventRecord {
-                event_id,
-                employee_id,
+                event_id: event_id.into(),
+                employee_id: employee_id.into(),
                 links: Vec::new(),
                 targets: vec![TargetRecord::Applied {
-                    target,
+                    target: target.into(),
                     sequence,
-                    fields,
-                    changed: fields_changed,
+                    fields: fields.clone(),
+                    changed: fields_changed.to_vec(),
                     outcome,
                 }],
             })
@@ -66,10 +66,13 @@ impl Store {
         outcome: Outcome,
     ) -> Result<(), StoreError> {
         self.record_event(&EventRecord {
-            event_id,
-            employee_id,
+            event_id: event_id.into(),
+            employee_id: employee_id.into(),
             links: Vec::new(),
-            targets: vec![TargetRecord::NotApplied { target, outcome }],
+            targets: vec![TargetRecord::NotApplied {
+                target: target.into(),
+                outcome,
+            }],
         })
         .await?;
         Ok(())
@@ -359,13 +362,13 @@ both_backends! {
         let changed = names(&["title"]);
         let lost = s
             .record_event(&EventRecord {
-                event_id: "ev-5",
-                employee_id: "e1",
-                links: vec![("vault", "V-1"), ("sitevault", "SV-1")],
+                event_id: "ev-5".into(),
+                employee_id: "e1".into(),
+                links: vec![("vault".into(), "V-1".into()), ("sitevault".into(), "SV-1".into())],
                 targets: vec![
-                    TargetRecord::Applied { target: "vault", sequence: 5, fields: &vault, changed: &changed, outcome: Outcome::Applied },
-                    TargetRecord::Applied { target: "superoffice", sequence: 5, fields: &superoffice, changed: &changed, outcome: Outcome::Applied },
-                    TargetRecord::NotApplied { target: "sitevault", outcome: Outcome::DeadLettered },
+                    TargetRecord::Applied { target: "vault".into(), sequence: 5, fields: vault.clone(), changed: changed.clone(), outcome: Outcome::Applied },
+                    TargetRecord::Applied { target: "superoffice".into(), sequence: 5, fields: superoffice.clone(), changed: changed.clone(), outcome: Outcome::Applied },
+                    TargetRecord::NotApplied { target: "sitevault".into(), outcome: Outcome::DeadLettered },
                 ],
             })
             .await
@@ -401,10 +404,10 @@ both_backends! {
         // A refused outcome refuses the whole event: nothing of it is written.
         let err = s
             .record_event(&EventRecord {
-                event_id: "ev-6",
-                employee_id: "e1",
-                links: vec![("vault", "V-2")],
-                targets: vec![TargetRecord::NotApplied { target: "vault", outcome: Outcome::Applied }],
+                event_id: "ev-6".into(),
+                employee_id: "e1".into(),
+                links: vec![("vault".into(), "V-2".into())],
+                targets: vec![TargetRecord::NotApplied { target: "vault".into(), outcome: Outcome::Applied }],
             })
             .await
             .unwrap_err();
@@ -429,14 +432,14 @@ both_backends! {
                 let sequence = 100 - i;
                 store
                     .record_event(&EventRecord {
-                        event_id: &event,
-                        employee_id: &employee,
-                        links: vec![("vault", "V-1")],
+                        event_id: event,
+                        employee_id: employee,
+                        links: vec![("vault".into(), "V-1".into())],
                         targets: vec![TargetRecord::Applied {
-                            target: "vault",
+                            target: "vault".into(),
                             sequence,
-                            fields: &values,
-                            changed: &changed,
+                            fields: values,
+                            changed,
                             outcome: Outcome::Applied,
                         }],
                     })

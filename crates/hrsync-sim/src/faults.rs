@@ -18,7 +18,7 @@ use super::reply::{vault_failure_body, Reply};
 /// Which API a fault applies to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum FaultTarget {
+pub enum FaultTarget {
     Vault,
     Sitevault,
     Superoffice,
@@ -39,9 +39,10 @@ impl FaultTarget {
     }
 }
 
-/// The body of `POST /_sim/faults`.
+/// The body of `POST /_sim/faults`; built in tests with [`FaultSpec::status`] and friends,
+/// so a misspelt fault is a compile error rather than a 400 mid-test.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub(crate) struct FaultSpec {
+pub struct FaultSpec {
     #[serde(default)]
     pub target: FaultTarget,
     #[serde(default)]
@@ -56,7 +57,7 @@ pub(crate) struct FaultSpec {
 /// The fault kinds; see the module doc.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum FaultKind {
+pub enum FaultKind {
     Status {
         status: u16,
         #[serde(default)]
@@ -88,6 +89,112 @@ pub(crate) enum FaultKind {
         #[serde(default)]
         delay_ms: Option<u64>,
     },
+}
+
+impl FaultSpec {
+    fn of(target: FaultTarget, kind: FaultKind) -> Self {
+        Self {
+            target,
+            include_auth: false,
+            method: None,
+            kind,
+        }
+    }
+
+    /// Answer `target`'s requests with HTTP `status` (once; see [`FaultSpec::times`]).
+    pub fn status(target: FaultTarget, status: u16) -> Self {
+        Self::of(
+            target,
+            FaultKind::Status {
+                status,
+                times: Some(1),
+                retry_after_secs: None,
+            },
+        )
+    }
+
+    /// Answer with `status` for `duration_ms` from now.
+    pub fn status_for(target: FaultTarget, status: u16, duration_ms: u64) -> Self {
+        Self::of(
+            target,
+            FaultKind::StatusFor {
+                status,
+                duration_ms,
+                retry_after_secs: None,
+            },
+        )
+    }
+
+    /// A Vault-style `responseStatus: FAILURE` body of `failure_type` (once).
+    pub fn failure(target: FaultTarget, failure_type: &str) -> Self {
+        Self::of(
+            target,
+            FaultKind::Failure {
+                failure_type: failure_type.to_string(),
+                times: Some(1),
+            },
+        )
+    }
+
+    /// Delay every matching request by `latency_ms`, for good.
+    pub fn latency(target: FaultTarget, latency_ms: u64) -> Self {
+        Self::of(
+            target,
+            FaultKind::Latency {
+                latency_ms,
+                times: None,
+            },
+        )
+    }
+
+    /// Set Vault's burst window: its limit, what remains of it, and the delay past it.
+    pub fn burst(limit: u32, remaining: u32, delay_ms: u64) -> Self {
+        Self::of(
+            FaultTarget::Vault,
+            FaultKind::Burst {
+                limit: Some(limit),
+                remaining: Some(remaining),
+                delay_ms: Some(delay_ms),
+            },
+        )
+    }
+
+    /// Match `n` requests (`u32::MAX`: practically for good).
+    pub fn times(mut self, n: u32) -> Self {
+        match &mut self.kind {
+            FaultKind::Status { times, .. }
+            | FaultKind::Failure { times, .. }
+            | FaultKind::Latency { times, .. } => *times = Some(n),
+            FaultKind::StatusFor { .. } | FaultKind::Burst { .. } => {}
+        }
+        self
+    }
+
+    /// Only requests with this HTTP method.
+    pub fn method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_string());
+        self
+    }
+
+    /// Send `Retry-After: secs` with the status.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let FaultKind::Status {
+            retry_after_secs, ..
+        }
+        | FaultKind::StatusFor {
+            retry_after_secs, ..
+        } = &mut self.kind
+        {
+            *retry_after_secs = Some(secs);
+        }
+        self
+    }
+
+    /// Let the fault hit Vault's auth calls too.
+    pub fn including_auth(mut self) -> Self {
+        self.include_auth = true;
+        self
+    }
 }
 
 /// What a matching fault does to the request.

@@ -28,6 +28,7 @@ use std::time::Duration;
 use axum::routing::any;
 use axum::Router;
 
+pub use faults::{FaultKind, FaultSpec, FaultTarget};
 use state::State;
 
 /// How the simulator is set up; every field has a local-friendly default.

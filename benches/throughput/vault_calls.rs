@@ -1,0 +1,139 @@
+//! (4) Vault API calls (auth included) for a backlog of movers, Vault the only target:
+//! with `targets.vault.bulk` when this build has it, and without.
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::args::Args;
+use crate::report::{verdict, Report};
+use crate::scenario::{mover_stream, mover_stream_from, run_scenario, Drained, Scenario};
+
+/// Runs (4), bulk first when `bulk` (this build has the mode).
+pub async fn run(args: &Args, report: &mut Report, bulk: bool) {
+    let mut runs = vec![false];
+    if bulk {
+        runs.insert(0, true);
+    }
+    for with_bulk in runs {
+        println!(
+            "(4) Vault calls for {} movers over {} employees{} ...",
+            args.vault_events,
+            args.vault_employees,
+            if with_bulk { ", bulk" } else { "" }
+        );
+        match vault_calls(args, with_bulk).await {
+            Ok(r) => {
+                let met = r.vault_requests <= 25;
+                report.table.row(
+                    "4",
+                    if with_bulk {
+                        "Vault API calls, backlog, bulk on"
+                    } else {
+                        "Vault API calls, backlog, bulk off"
+                    },
+                    r.vault_requests.to_string(),
+                    "calls",
+                    format!(
+                        "{} movers in {:.1} s ({:.0} events/s{}), {} auth; {}; outcomes {}; target <= 25: {}{}",
+                        r.events,
+                        r.seconds,
+                        r.events as f64 / r.seconds,
+                        report.raw_rate.map_or_else(String::new, |raw| format!(
+                            ", {:.2} of (1)",
+                            r.events as f64 / r.seconds / raw
+                        )),
+                        r.auth_calls,
+                        r.mode,
+                        r.outcomes,
+                        verdict(met),
+                        if bulk {
+                            ""
+                        } else {
+                            " (bulk mode not available in this build)"
+                        }
+                    ),
+                );
+            }
+            Err(e) => report.fail(4, e),
+        }
+    }
+}
+
+/// Whether this build of hrsync has the Vault bulk mode (`targets.vault.bulk.enabled`).
+pub fn vault_bulk_available() -> bool {
+    hrsync::config::reference::markdown().contains("targets.vault.bulk.enabled")
+}
+
+struct VaultCalls {
+    mode: String,
+    events: usize,
+    vault_requests: u64,
+    auth_calls: u64,
+    seconds: f64,
+    outcomes: String,
+}
+
+async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
+    let mut env = vec![
+        ("TARGETS__SITEVAULT__ENABLED", "false".to_string()),
+        ("TARGETS__SUPEROFFICE__ENABLED", "false".to_string()),
+    ];
+    if bulk {
+        env.extend([
+            ("WORKER__CONCURRENCY", args.bulk_concurrency.to_string()),
+            ("RABBITMQ__PREFETCH", args.bulk_prefetch.to_string()),
+            ("TARGETS__VAULT__BULK__ENABLED", "true".to_string()),
+            (
+                "TARGETS__VAULT__BULK__MAX_ROWS",
+                args.bulk_max_rows.to_string(),
+            ),
+            ("TARGETS__VAULT__BULK__MAX_WAIT", args.bulk_max_wait.clone()),
+        ]);
+    }
+    let scenario = Scenario::new(args, args.vault_employees, &env).await?;
+    let mode = if bulk {
+        format!(
+            "bulk (max_rows {}, max_wait {}), concurrency {}, prefetch {}",
+            args.bulk_max_rows, args.bulk_max_wait, args.bulk_concurrency, args.bulk_prefetch
+        )
+    } else {
+        format!(
+            "one user per call, concurrency {}, prefetch {}",
+            args.concurrency, args.prefetch
+        )
+    };
+    run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
+        // A reorg moves employees hrsync already keeps in step: one round first, so each
+        // has a recorded state. (Bulk rows are diffed against it; a user hrsync never
+        // wrote is read first, as it may be a disabled one to re-activate.)
+        s.drain(
+            mover_stream(args.vault_employees, args.vault_employees),
+            args.scenario_timeout,
+        )
+        .await?;
+        let before = s.sim_stats().await;
+        let Drained {
+            sent,
+            seconds,
+            metrics,
+        } = s
+            .drain(
+                mover_stream_from(args.vault_events, args.vault_employees, 2),
+                args.scenario_timeout,
+            )
+            .await?;
+        let stats = s.sim_stats().await;
+        let count = |stats: &Value, pointer: &str| {
+            stats.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+        };
+        Ok(VaultCalls {
+            mode,
+            events: sent,
+            vault_requests: count(&stats, "/requests/vault") - count(&before, "/requests/vault"),
+            auth_calls: count(&stats, "/auth_calls") - count(&before, "/auth_calls"),
+            seconds,
+            outcomes: metrics.outcomes(),
+        })
+    })
+    .await
+}

@@ -1,0 +1,201 @@
+//! [`SimClient`]: the typed client of the simulator's `/_sim` control plane — queue faults,
+//! read the request log, read and seed accounts, read call counters.
+//!
+//! Faults are [`hrsync_sim::FaultSpec`] values, the very type the simulator deserialises,
+//! so a test cannot post a fault the simulator would not understand. The request log stays
+//! JSON (`seq`, `target`, `method`, `path`, `query`, `headers`, `body`, `status`): tests
+//! assert on the wire as it arrived, and JSON is what a request on the wire is.
+
+use std::time::Duration;
+
+use hrsync_sim::{FaultSpec, SimulatorConfig};
+use serde_json::{json, Value};
+
+use crate::{eventually, WAIT};
+
+/// A client of one simulator's control plane.
+#[derive(Clone)]
+pub struct SimClient {
+    /// The simulator's base URL (`http://127.0.0.1:port`).
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl SimClient {
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `GET {url}{path}` as JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Queues a fault; panics if the simulator refuses it.
+    pub async fn fault(&self, fault: FaultSpec) {
+        let response = self
+            .http
+            .post(format!("{}/_sim/faults", self.url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "fault {fault:?} not accepted: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Removes every queued fault.
+    pub async fn clear_faults(&self) {
+        let status = self
+            .http
+            .delete(format!("{}/_sim/faults", self.url))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "clearing faults: {status}");
+    }
+
+    /// Ends every Vault session, as an expiry on Vault's side would.
+    pub async fn expire_vault_sessions(&self) {
+        let status = self
+            .http
+            .post(format!("{}/_sim/vault/expire-sessions", self.url))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success());
+    }
+
+    /// Requests the simulator received for `target`, auth calls included, in arrival order.
+    pub async fn requests(&self, target: &str) -> Vec<Value> {
+        match self.get(&format!("/_sim/requests?target={target}")).await {
+            Value::Array(requests) => requests,
+            other => panic!("the request log is no list: {other}"),
+        }
+    }
+
+    /// Requests for `target` with this method, auth excluded.
+    pub async fn writes(&self, target: &str, method: &str) -> Vec<Value> {
+        self.requests(target)
+            .await
+            .into_iter()
+            .filter(|r| {
+                r["method"] == method && !r["path"].as_str().unwrap_or("").ends_with("/auth")
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` such requests arrived; returns them all.
+    pub async fn wait_for_writes(&self, target: &str, method: &str, n: usize) -> Vec<Value> {
+        let what = format!("{n} {method} request(s) to {target}");
+        eventually(WAIT, &what, || async {
+            let found = self.writes(target, method).await;
+            if found.len() >= n {
+                Ok(found)
+            } else {
+                Err(format!("{} so far: {found:#?}", found.len()))
+            }
+        })
+        .await
+    }
+
+    /// One account as the simulator holds it (an `error` body when there is none).
+    pub async fn user(&self, target: &str, id: &str) -> Value {
+        self.get(&format!("/_sim/users/{target}/{id}")).await
+    }
+
+    /// Replaces (or creates) one account.
+    pub async fn seed(&self, target: &str, id: &str, record: Value) {
+        let status = self
+            .http
+            .put(format!("{}/_sim/users/{target}/{id}", self.url))
+            .json(&record)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "seeding {target}/{id}: {status}");
+    }
+
+    /// The contract example's SiteVault person (`V0B000000001001`) with `org_role` and
+    /// `sites` as `(site_usn, system_role_id)`.
+    pub async fn seed_person(&self, org_role: &str, sites: &[(&str, &str)]) {
+        let site_assignments: Vec<Value> = sites
+            .iter()
+            .map(|(usn, role)| json!({"site_usn": usn, "system_role_id": role}))
+            .collect();
+        self.seed(
+            "sitevault",
+            "V0B000000001001",
+            json!({
+                "id": "V0B000000001001", "username": "ana.silva@verteo.example",
+                "email": "ana.silva@verteo.example", "is_investigator": false,
+                "record_status": "active__v",
+                "assignments": {
+                    "org_assignment": {"org_id": "V42000000001001", "system_role_id": org_role},
+                    "site_assignments": site_assignments
+                }
+            }),
+        )
+        .await;
+    }
+
+    /// Vault and SiteVault logins so far.
+    pub async fn auth_calls(&self) -> u64 {
+        self.get("/_sim/stats").await["auth_calls"]
+            .as_u64()
+            .expect("stats carry auth_calls")
+    }
+
+    /// Waits until the simulator answers its health check.
+    pub async fn wait_healthy(&self, within: Duration) {
+        eventually(within, "the simulator answering /_sim/health", || async {
+            match self
+                .http
+                .get(format!("{}/_sim/health", self.url))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(r.status().to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+    }
+}
+
+/// A simulator whose Vault burst limit (2,000 calls per 5 minutes by default, as Vault's
+/// historical one) does not slow load tests down.
+pub fn roomy_simulator() -> SimulatorConfig {
+    SimulatorConfig {
+        burst_limit: 10_000_000,
+        ..SimulatorConfig::default()
+    }
+}
+
+/// Form pairs of a logged request.
+pub fn form(request: &Value) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(request["body"].as_str().unwrap()).unwrap()
+}
+
+/// The logged request's JSON body.
+pub fn body_json(request: &Value) -> Value {
+    serde_json::from_str(request["body"].as_str().unwrap()).unwrap()
+}
