@@ -19,10 +19,11 @@
 //! - [`targets`]: one folder per target API, each a plugin registered in
 //!   [`targets::registry`] whose configuration builds its client; behind the
 //!   [`targets::Target`] trait each turns a [`targets::Change`] into HTTP requests and
-//!   classifies the answer. Vault, SiteVault, SuperOffice and any SCIM 2.0 provider.
-//! - [`apply`]: drives one event through mapping and targets — dedupe, stale guard,
-//!   retries behind a circuit breaker — and decides the message's fate (ack, delayed retry,
-//!   dead letters).
+//!   classifies the answer, searches for a person's accounts and creates them. Vault,
+//!   SiteVault, SuperOffice and any SCIM 2.0 provider.
+//! - [`apply`]: drives one event through mapping and targets — dedupe, stale guard, an
+//!   account matched or created for a person nobody linked, retries behind a circuit
+//!   breaker — and decides the message's fate (ack, delayed retry, dead letters).
 //! - [`store`]: the state store (SQLite or PostgreSQL): processed event ids, last applied
 //!   sequence and values per employee × target, account links, the audit log.
 //! - [`config`]: typed, layered configuration (file, environment, secret files) and its

@@ -49,6 +49,12 @@ pub struct Metrics {
     /// Leavers with no linked account in a target, by `target` and `resolution`
     /// (resolved by lookup, unresolved → dead letter, lookup_failed).
     pub unlinked: IntCounterVec,
+    /// Searches for the account of a person with no linked account, by `target` and
+    /// `result`: `one` (linked), `none` (created, or reported unlinked), `several`
+    /// (dead letter `ambiguous_match`), `failed` (the search itself failed).
+    pub account_matches: IntCounterVec,
+    /// Accounts hrsync created, by `target`.
+    pub accounts_created: IntCounterVec,
     /// State-store operations that failed, by `op` (`read`, `record`, `gate`). Each one
     /// made an event wait for the store (or hold its record until it could be written).
     pub store_errors: IntCounterVec,
@@ -217,8 +223,23 @@ impl Metrics {
             &["target", "resolution"],
         )
         .expect("valid metric");
+        let account_matches = IntCounterVec::new(
+            Opts::new(
+                "hrsync_account_matches_total",
+                "Searches for the account of a person with no linked account, by result (one, none, several, failed)",
+            ),
+            &["target", "result"],
+        )
+        .expect("valid metric");
+        let accounts_created = IntCounterVec::new(
+            Opts::new("hrsync_accounts_created_total", "Accounts hrsync created"),
+            &["target"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(account_matches.clone()),
+            Box::new(accounts_created.clone()),
             Box::new(store_errors.clone()),
             Box::new(store_recording.clone()),
             Box::new(broker_config_problem.clone()),
@@ -266,6 +287,8 @@ impl Metrics {
             deprovision_guard_tripped,
             event_lag,
             unlinked,
+            account_matches,
+            accounts_created,
             store_errors,
             store_recording,
             broker_config_problem,
@@ -290,7 +313,7 @@ impl Metrics {
             "scheduled",
             "staged",
         ];
-        const REASONS: [&str; 7] = [
+        const REASONS: [&str; 8] = [
             "invalid_event",
             "mapping",
             "invalid_id",
@@ -298,6 +321,7 @@ impl Metrics {
             "retries_exhausted",
             "target_config",
             "unlinked",
+            "ambiguous_match",
         ];
         for kind in TYPES {
             for outcome in OUTCOMES {
@@ -323,6 +347,10 @@ impl Metrics {
             for resolution in ["resolved", "unresolved", "lookup_failed"] {
                 self.unlinked.with_label_values(&[target, resolution]);
             }
+            for result in ["one", "none", "several", "failed"] {
+                self.account_matches.with_label_values(&[target, result]);
+            }
+            self.accounts_created.with_label_values(&[target]);
             self.breaker_open.with_label_values(&[target]);
             self.target_config_problem.with_label_values(&[target]);
             self.target_latency.with_label_values(&[target]);

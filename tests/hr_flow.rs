@@ -256,25 +256,29 @@ async fn a_rehire_reactivates_the_vault_membership_and_un_retires_in_superoffice
 }
 
 #[tokio::test]
-async fn a_leaver_nobody_linked_is_looked_up_where_the_target_can_and_dead_lettered_where_not() {
+async fn a_leaver_nobody_linked_is_found_in_every_target_and_an_unknown_one_dead_lettered() {
     let h = Harness::start().await;
-    // Seeded person 2: Vault user 25003 and SuperOffice associate 983, never seen in an event.
-    let leaver = json!({
-        "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
-        "type": "hr.employee.leaver", "subject": "E900003", "time": "2026-11-22T09:15:00Z",
-        "sequence": 3,
-        "data": {"employee_id": "E900003",
-                 "person": {"first_name": "Carla", "last_name": "Silva",
-                            "username": "user25003@verteo.example", "email": "user25003@verteo.example"}}
-    });
-    h.publish(&leaver).await;
-    let letters = h.dead_letters(1).await;
-    assert_eq!(letters[0].header("x-hrsync-reason"), "unlinked");
-    assert_eq!(
-        letters[0].header("x-hrsync-target"),
-        "sitevault",
-        "SiteVault has no lookup"
-    );
+    // Seeded person 2: Vault user 25003, SiteVault person …1003, SuperOffice associate 983,
+    // never seen in an event.
+    let leaver = |employee: &str, email: &str| {
+        json!({
+            "specversion": "1.0", "id": new_id(), "source": "urn:hr:workday",
+            "type": "hr.employee.leaver", "subject": employee, "time": "2026-11-22T09:15:00Z",
+            "sequence": 3,
+            "data": {"employee_id": employee,
+                     "person": {"first_name": "Carla", "last_name": "Silva",
+                                "username": email, "email": email}}
+        })
+    };
+    h.publish(&leaver("E900003", "user25003@verteo.example"))
+        .await;
+    h.wait_metric(
+        "hrsync_unlinked_leavers_total",
+        r#"resolution="resolved",target="superoffice""#,
+        1.0,
+        WAIT,
+    )
+    .await;
     h.wait_idle().await;
     assert_eq!(
         h.sim.user("vault", "25003").await["domain_active__v"],
@@ -286,29 +290,42 @@ async fn a_leaver_nobody_linked_is_looked_up_where_the_target_can_and_dead_lette
         true,
         "found by user name"
     );
+    let sitevault_edits = h.sim.writes("sitevault", "PUT").await;
+    assert_eq!(
+        sitevault_edits.len(),
+        1,
+        "found by e-mail through VQL on person__sys"
+    );
+    assert!(h.dead_letters_now().await.is_empty());
+
+    // A leaver nobody has an account for: dead-lettered `unlinked` in every target.
+    h.publish(&leaver("E900999", "nobody.here@verteo.example"))
+        .await;
+    let letters = h.dead_letters(3).await;
+    h.wait_idle().await;
+    let mut targets: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            assert_eq!(l.header("x-hrsync-reason"), "unlinked");
+            l.header("x-hrsync-target")
+        })
+        .collect();
+    targets.sort();
+    assert_eq!(targets, ["sitevault", "superoffice", "vault"]);
     let metrics = h.metrics_text().await;
-    assert_eq!(
-        metric(
-            &metrics,
-            "hrsync_unlinked_leavers_total",
-            r#"resolution="resolved",target="vault""#
-        ),
-        1.0
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            "hrsync_unlinked_leavers_total",
-            r#"resolution="unresolved",target="sitevault""#
-        ),
-        1.0
-    );
-    // Linked now: the next event needs no lookup.
-    let store = h.worker().applier.store().clone();
-    assert_eq!(
-        store.account("E900003", "vault").await.unwrap().as_deref(),
-        Some("25003")
-    );
+    for target in ["vault", "sitevault", "superoffice"] {
+        for resolution in ["resolved", "unresolved"] {
+            assert_eq!(
+                metric(
+                    &metrics,
+                    "hrsync_unlinked_leavers_total",
+                    &format!(r#"resolution="{resolution}",target="{target}""#)
+                ),
+                1.0,
+                "{target} {resolution}"
+            );
+        }
+    }
     h.stop().await;
 }
 

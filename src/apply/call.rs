@@ -9,8 +9,27 @@ use crate::targets::{Applied, Change, ErrorClass, ErrorCode, Target, TargetError
 use std::time::Instant;
 
 impl Applier {
-    /// Calls the target with in-process retries behind its breaker.
+    /// Applies `change` with in-process retries behind the target's breaker.
     pub(super) async fn send(&self, target: &dyn Target, change: &Change) -> TargetOutcome {
+        match self.guarded(target, || target.apply(change)).await {
+            Ok(Applied::Changed(fields)) => TargetOutcome::Applied(fields),
+            Ok(Applied::Unchanged) => TargetOutcome::Unchanged,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Runs `call` against `target` with in-process retries behind its breaker, counted in
+    /// metrics; a failure comes back as the outcome that stands for it (deferred, parked,
+    /// or a dead letter). Each retry runs `call` again from the start.
+    pub(super) async fn guarded<T, F, Fut>(
+        &self,
+        target: &dyn Target,
+        call: F,
+    ) -> Result<T, TargetOutcome>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, TargetError>>,
+    {
         let kind = target.kind();
         let label = kind.as_str();
         let breaker = &self.breakers[&kind];
@@ -27,7 +46,7 @@ impl Applier {
                         format!("{kind} circuit breaker is open"),
                     ));
                 }
-                let result = target.apply(change).await;
+                let result = call().await;
                 let status = result
                     .as_ref()
                     .map_or_else(|e| e.code.as_str(), |_| "success");
@@ -89,35 +108,9 @@ impl Applier {
                 .with_label_values(&[label])
                 .set(remaining);
         }
-        match attempted.result {
-            Ok(Applied::Changed(fields)) => TargetOutcome::Applied(fields),
-            Ok(Applied::Unchanged) => TargetOutcome::Unchanged,
-            Err(error) if error.is_transient() => TargetOutcome::Deferred(Deferral {
-                target: kind,
-                parked: error.code == ErrorCode::CircuitOpen,
-                code: error.code.to_string(),
-                detail: error.detail.clone(),
-            }),
-            // Rejected credentials, the wrong Vault or tenant: an operator must fix the
-            // configuration, and the events only have to wait for that — parked, without
-            // using up delayed-retry rounds, never dead-lettered. `/readyz` and the
-            // `hrsync_target_config_problem` gauge say what is wrong.
-            Err(error) if error.class == ErrorClass::Config => TargetOutcome::Deferred(Deferral {
-                target: kind,
-                parked: true,
-                code: error.code.to_string(),
-                detail: error.detail.clone(),
-            }),
-            Err(error) => {
-                let reason = DeadLetterReason::for_error(&error);
-                TargetOutcome::Failed(DeadLetter::for_target(
-                    kind,
-                    reason,
-                    &error,
-                    attempted.attempts,
-                ))
-            }
-        }
+        attempted
+            .result
+            .map_err(|error| failure_outcome(kind, error, attempted.attempts))
     }
 
     pub(super) fn note_transition(&self, kind: TargetKind, transition: Option<Transition>) {
@@ -144,6 +137,33 @@ impl Applier {
             BreakerState::Closed => {
                 tracing::info!(target_api = label, "circuit breaker closed: target is back")
             }
+        }
+    }
+}
+
+/// The outcome a failed call stands for: transient → deferred (parked while the breaker
+/// is open), configuration → parked for an operator, otherwise a dead letter.
+fn failure_outcome(kind: TargetKind, error: TargetError, attempts: usize) -> TargetOutcome {
+    match error {
+        error if error.is_transient() => TargetOutcome::Deferred(Deferral {
+            target: kind,
+            parked: error.code == ErrorCode::CircuitOpen,
+            code: error.code.to_string(),
+            detail: error.detail.clone(),
+        }),
+        // Rejected credentials, the wrong Vault or tenant: an operator must fix the
+        // configuration, and the events only have to wait for that — parked, without
+        // using up delayed-retry rounds, never dead-lettered. `/readyz` and the
+        // `hrsync_target_config_problem` gauge say what is wrong.
+        error if error.class == ErrorClass::Config => TargetOutcome::Deferred(Deferral {
+            target: kind,
+            parked: true,
+            code: error.code.to_string(),
+            detail: error.detail.clone(),
+        }),
+        error => {
+            let reason = DeadLetterReason::for_error(&error);
+            TargetOutcome::Failed(DeadLetter::for_target(kind, reason, &error, attempts))
         }
     }
 }

@@ -145,6 +145,8 @@ pub struct GuardConfig {
     pub max_percent: f64,
     /// … but never fewer than this (small directories).
     pub floor: u64,
+    /// The creation guard (`[guard.creation]`).
+    pub creation: CreationGuardConfig,
 }
 
 impl Default for GuardConfig {
@@ -155,6 +157,34 @@ impl Default for GuardConfig {
             max_absolute: 50,
             max_percent: 10.0,
             floor: 5,
+            creation: CreationGuardConfig::default(),
+        }
+    }
+}
+
+/// The creation guard: at most `max_per_window` accounts created per rolling window, over
+/// all targets (a broken HR feed must not create 10,000 accounts). Past it, joiners that
+/// need an account are staged for `hrsync staged release|discard`; joiners whose accounts
+/// exist, movers and leavers keep flowing.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreationGuardConfig {
+    /// On by default.
+    pub enabled: bool,
+    /// The rolling window creations are counted in.
+    #[schemars(with = "String")]
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Accounts (one per target and person) allowed per window.
+    pub max_per_window: u64,
+}
+
+impl Default for CreationGuardConfig {
+    fn default() -> Self {
+        CreationGuardConfig {
+            enabled: true,
+            window: Duration::from_secs(24 * 3600),
+            max_per_window: 50,
         }
     }
 }
@@ -208,6 +238,9 @@ impl GuardConfig {
         }
         if self.window.is_zero() {
             errors.push("guard.window: must be above zero".into());
+        }
+        if self.creation.window.is_zero() {
+            errors.push("guard.creation.window: must be above zero".into());
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The decision for one event in one target, from what the store knows — no I/O here, so
 //! every rule is a unit test: the event is done there already (applied, found unchanged,
 //! stale, or dead-lettered: its letter stands for it), it is older than what was applied
-//! (stale), the account must be looked up first (a leaver nobody linked), or it applies.
+//! (stale), the account must be matched first (nobody linked one: search the target, and
+//! for an active employee create it when none is found), or it applies.
 
 use crate::store::{Outcome, TargetState};
 
@@ -12,18 +13,20 @@ pub(super) enum Step {
     Duplicate,
     /// A higher or equal sequence was applied for the employee: skipped, recorded.
     Stale,
-    /// A leaver with no account known: look it up in the target, then apply.
-    LookUp,
+    /// No account known: search the target for the person's (and create one for an
+    /// active employee where the mapping has a `create` block), then apply.
+    Match,
     Apply,
 }
 
 /// The step for an event with `sequence`, given the target's `state`; `account_known`:
-/// the event or the store names the account; `removes_access`: a leaver the mapping maps.
+/// the event or the store names the account; `mapped`: the mapping sets something in the
+/// target for this event's action (nothing to do otherwise, so nothing to search for).
 pub(super) fn decide(
     state: &TargetState,
     sequence: u64,
     account_known: bool,
-    removes_access: bool,
+    mapped: bool,
 ) -> Step {
     if matches!(
         state.outcome,
@@ -38,8 +41,8 @@ pub(super) fn decide(
     {
         return Step::Stale;
     }
-    if !account_known && removes_access {
-        return Step::LookUp;
+    if !account_known && mapped {
+        return Step::Match;
     }
     Step::Apply
 }
@@ -100,14 +103,20 @@ mod tests {
     }
 
     #[test]
-    fn only_a_leaver_without_a_known_account_is_looked_up() {
+    fn only_a_mapped_event_without_a_known_account_is_matched() {
         let nothing = TargetState::default();
-        assert_eq!(decide(&nothing, 1, false, true), Step::LookUp);
+        assert_eq!(decide(&nothing, 1, false, true), Step::Match);
         assert_eq!(decide(&nothing, 1, true, true), Step::Apply);
-        // A joiner or mover without an account is reported unlinked, never searched for.
+        // Nothing mapped for the action: nothing to search for (reported not mapped).
         assert_eq!(decide(&nothing, 1, false, false), Step::Apply);
-        // Stale before lookup: an old leaver costs no search.
+        // Stale before matching: an old event costs no search and creates nothing.
         assert_eq!(decide(&applied_at(7), 3, false, true), Step::Stale);
+        // A duplicate neither.
+        let settled = TargetState {
+            outcome: Some(Outcome::Applied),
+            ..TargetState::default()
+        };
+        assert_eq!(decide(&settled, 1, false, true), Step::Duplicate);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! - **Mass-deprovision guard**: past its allowance of leavers per rolling window (or while
 //!   earlier staged ones wait for an operator), a leaver is held as *staged* for
 //!   `hrsync staged release|discard`. Joiners and movers keep flowing.
+//! - **Creation guard**: the same for accounts hrsync would create — decided later, when a
+//!   target's search has found no account ([`Gate::admit_creation`]), because only then is
+//!   it known that an account would be created; the event is staged the same way.
 //!
 //! A held message is stored durably before its RabbitMQ message is acked. When released it
 //! goes back to the work queue as it was held, and passes the gates it already passed only
@@ -21,7 +24,8 @@
 use crate::apply::config::{GuardConfig, ScheduleConfig};
 use crate::event::{Action, HrEvent};
 use crate::store::{
-    Admission, GuardLimits, HeldFacts, HeldKind, HeldMessage, HeldStatus, Store, StoreError,
+    Admission, CreationLimits, GuardLimits, HeldFacts, HeldKind, HeldMessage, HeldStatus, Store,
+    StoreError,
 };
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -73,9 +77,17 @@ fn is_hold_of(held: &HeldMessage, event: &HrEvent) -> bool {
 /// What the gate decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Proceed,
-    Scheduled { due: OffsetDateTime },
-    Staged { allowed: u64 },
+    /// Apply now; `released_by_operator`: an operator released this very event from
+    /// staging (proven by the store), so the guards let it through.
+    Proceed {
+        released_by_operator: bool,
+    },
+    Scheduled {
+        due: OffsetDateTime,
+    },
+    Staged {
+        allowed: u64,
+    },
 }
 
 pub struct Gate {
@@ -131,7 +143,35 @@ impl Gate {
                 return Ok(Decision::Staged { allowed });
             }
         }
-        Ok(Decision::Proceed)
+        Ok(Decision::Proceed {
+            released_by_operator: released == Released::Staged,
+        })
+    }
+
+    /// The creation guard for creating `target`'s account for `event`: admitted, or staged
+    /// — the event held in the store for an operator before its message is acked.
+    pub async fn admit_creation(
+        &self,
+        store: &Store,
+        event: &HrEvent,
+        target: &str,
+    ) -> Result<Admission, StoreError> {
+        let creation = &self.guard.creation;
+        if !creation.enabled {
+            return Ok(Admission::Admitted);
+        }
+        let limits = CreationLimits {
+            window: time::Duration::try_from(creation.window).unwrap_or(time::Duration::DAY),
+            max_per_window: creation.max_per_window,
+        };
+        let admission = store
+            .admit_creation(&event.id, event.employee_id(), target, limits)
+            .await?;
+        if let Admission::Staged { .. } = admission {
+            let now = OffsetDateTime::now_utc();
+            store.hold(&held(event, HeldKind::Staged, now)).await?;
+        }
+        Ok(admission)
     }
 
     fn limits(&self) -> GuardLimits {

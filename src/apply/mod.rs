@@ -22,8 +22,9 @@
 //! # Layout, one job per file
 //!
 //! - this file: the [`Applier`], one event's way through gate, store read, targets, record;
-//! - `decide`: the pure decision per target (duplicate, stale, look up, apply);
-//! - `prepare`: the change for a target — mapped fields, the account, a leaver's lookup;
+//! - `decide`: the pure decision per target (duplicate, stale, match, apply);
+//! - `prepare`: the change for a target — mapped fields and the account;
+//! - `provision`: an account nobody linked — matched, or created under the creation guard;
 //! - `call`: the guarded call — breaker, retries, metrics — and its [`TargetOutcome`];
 //! - `record`: what the store must keep of it, retried through store outages;
 //! - [`gate`]: effective dating and the mass-deprovision guard, before all of it;
@@ -35,6 +36,7 @@ pub mod config;
 mod decide;
 pub mod gate;
 mod prepare;
+mod provision;
 mod record;
 mod retry;
 mod verdict;
@@ -163,11 +165,13 @@ impl Applier {
             .decide(&self.store, event, jiff::Timestamp::now())
             .await;
         let verdict = match decision {
-            Ok(Decision::Proceed) => {
+            Ok(Decision::Proceed {
+                released_by_operator,
+            }) => {
                 if event.action == Action::Leaver {
                     self.guard_tripped.store(false, Ordering::Relaxed);
                 }
-                return self.apply(event, shutdown).await;
+                return self.apply(event, released_by_operator, shutdown).await;
             }
             Ok(Decision::Scheduled { due }) => {
                 tracing::info!(due = %due, "future-dated change held until it falls due");
@@ -251,9 +255,12 @@ impl Applier {
     async fn apply(
         &self,
         event: &HrEvent,
+        released_by_operator: bool,
         shutdown: &CancellationToken,
     ) -> Result<Verdict, Interrupted> {
-        let reports = self.apply_to_targets(event, shutdown).await?;
+        let reports = self
+            .apply_to_targets(event, released_by_operator, shutdown)
+            .await?;
         let verdict = Verdict::from_reports(event, reports);
         self.record(&verdict);
         Ok(verdict)
@@ -264,6 +271,7 @@ impl Applier {
     async fn apply_to_targets(
         &self,
         event: &HrEvent,
+        released_by_operator: bool,
         shutdown: &CancellationToken,
     ) -> Result<Vec<TargetReport>, Interrupted> {
         let employee = event.employee_id();
@@ -285,13 +293,11 @@ impl Applier {
         if !self.store.health().may_change_targets() {
             return Err(Interrupted::StoreOutage);
         }
-        let mut planned: Vec<Planned> = join_all(
-            self.targets
-                .iter()
-                .zip(states)
-                .map(|(target, state)| self.decide_and_apply(target.as_ref(), event, state)),
-        )
-        .await;
+        let mut planned: Vec<Planned> =
+            join_all(self.targets.iter().zip(states).map(|(target, state)| {
+                self.decide_and_apply(target.as_ref(), event, state, released_by_operator)
+            }))
+            .await;
         self.remember(event, &mut planned, shutdown).await?;
         Ok(planned
             .into_iter()
@@ -319,14 +325,16 @@ impl Applier {
         target: &dyn Target,
         event: &HrEvent,
         state: TargetState,
+        released_by_operator: bool,
     ) -> Planned {
         let kind = target.kind();
         let mut plan = Planned::new(kind);
         let in_event = kind.account_id(&event.accounts);
         plan.link = decide::new_link(state.account.as_deref(), in_event);
         let mut known = in_event.map(str::to_string).or(state.account.clone());
-        let removes_access = event.action == Action::Leaver && self.mapper.maps(kind, event.action);
-        match decide::decide(&state, event.sequence, known.is_some(), removes_access) {
+        let mut created = None;
+        let mapped = self.mapper.maps(kind, event.action);
+        match decide::decide(&state, event.sequence, known.is_some(), mapped) {
             Step::Duplicate => return plan.outcome(TargetOutcome::Duplicate, None),
             Step::Stale => {
                 let record = TargetRecord::NotApplied {
@@ -335,21 +343,42 @@ impl Applier {
                 };
                 return plan.outcome(TargetOutcome::Stale, Some(record));
             }
-            Step::LookUp => {
-                known = self.resolve_unlinked(target, event).await;
-                plan.link.clone_from(&known);
-            }
+            Step::Match => match self.provision(target, event, released_by_operator).await {
+                provision::Provisioned::Account {
+                    id,
+                    created: fields,
+                } => {
+                    plan.link = Some(id.clone());
+                    known = Some(id);
+                    created = fields;
+                }
+                // A failure is recorded once its dead letter is confirmed.
+                provision::Provisioned::Outcome(outcome) => return plan.outcome(outcome, None),
+            },
             Step::Apply => {}
         }
+        let created_now = created.is_some();
         let change = match self.change_for(target, event, known) {
+            // A just-created account holds what it was created with.
             Ok(change) => Change {
-                previous: state.last.map(|last| last.fields),
+                previous: state.last.map(|last| last.fields).or(created),
                 ..change
             },
             // A failure is recorded once its dead letter is confirmed (`record_dead_letters`).
             Err(outcome) => return plan.outcome(outcome, None),
         };
-        let outcome = self.send(target, &change).await;
+        let just_created = created_now;
+        let outcome = match self.send(target, &change).await {
+            // A new account is a change even where its create left nothing to update.
+            TargetOutcome::Unchanged if just_created => {
+                TargetOutcome::Applied(vec![ACCOUNT_CREATED.to_string()])
+            }
+            TargetOutcome::Applied(mut changed) if just_created => {
+                changed.insert(0, ACCOUNT_CREATED.to_string());
+                TargetOutcome::Applied(changed)
+            }
+            other => other,
+        };
         let applied = |changed: Vec<String>, outcome| TargetRecord::Applied {
             target: kind.as_str().to_string(),
             sequence: event.sequence,
@@ -378,6 +407,9 @@ impl Applier {
         }
     }
 }
+
+/// The name a new account has among an event's changed fields (metrics, audit log).
+const ACCOUNT_CREATED: &str = "account_created";
 
 /// Why an event stopped before it had a verdict.
 enum Interrupted {

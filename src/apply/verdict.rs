@@ -22,6 +22,8 @@ pub enum DeadLetterReason {
     TargetConfig,
     /// A leaver for a target with no linked account.
     Unlinked,
+    /// Several accounts in the target match the person: none is picked.
+    AmbiguousMatch,
 }
 
 impl DeadLetterReason {
@@ -34,6 +36,7 @@ impl DeadLetterReason {
             DeadLetterReason::RetriesExhausted => "retries_exhausted",
             DeadLetterReason::TargetConfig => "target_config",
             DeadLetterReason::Unlinked => "unlinked",
+            DeadLetterReason::AmbiguousMatch => "ambiguous_match",
         }
     }
 
@@ -45,6 +48,7 @@ impl DeadLetterReason {
                 ErrorCode::InvalidId => DeadLetterReason::InvalidId,
                 ErrorCode::Mapping => DeadLetterReason::Mapping,
                 ErrorCode::Unlinked => DeadLetterReason::Unlinked,
+                ErrorCode::Ambiguous => DeadLetterReason::AmbiguousMatch,
                 _ => DeadLetterReason::Rejected,
             },
         }
@@ -128,8 +132,12 @@ pub enum TargetOutcome {
     Stale,
     /// The mapping sets nothing in this target for this action.
     NotMapped,
-    /// No linked account (joiner or mover): nothing sent, counted.
+    /// No linked account (joiner or mover), none found and none to create: nothing sent,
+    /// counted.
     Unlinked,
+    /// The account would be created, but the creation guard's allowance is used up: the
+    /// event is held as staged for an operator (`hrsync staged release|discard`).
+    Staged,
     Deferred(Deferral),
     Failed(DeadLetter),
 }
@@ -143,6 +151,7 @@ impl TargetOutcome {
             TargetOutcome::Stale => "stale",
             TargetOutcome::NotMapped => "not_mapped",
             TargetOutcome::Unlinked => "unlinked",
+            TargetOutcome::Staged => "staged",
             TargetOutcome::Deferred(d) if d.parked => "parked",
             TargetOutcome::Deferred(_) => "deferred",
             TargetOutcome::Failed(_) => "dead_lettered",
@@ -264,6 +273,8 @@ impl Verdict {
             "dead_lettered"
         } else if !self.deferred.is_empty() {
             "deferred"
+        } else if has("staged") {
+            "staged"
         } else if has("unlinked") {
             "unlinked"
         } else if has("applied") {

@@ -66,8 +66,8 @@ fn a_privileged_field_needs_explicit_permission() {
         "{err}"
     );
     let allowed = text.replace(
-        "[mapping.vault]\nprivileged_fields = []",
-        "[mapping.vault]\nprivileged_fields = [\"is_domain_admin__v\"]",
+        "[mapping.vault]\nprivileged_fields = [\"security_policy_id__v\"]",
+        "[mapping.vault]\nprivileged_fields = [\"security_policy_id__v\", \"is_domain_admin__v\"]",
     );
     assert!(Config::from_toml(&allowed).is_ok());
 }

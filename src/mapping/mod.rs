@@ -12,6 +12,9 @@
 
 mod context;
 mod functions;
+mod rules;
+
+use rules::{check, compile};
 
 use crate::event::{Action, HrEvent};
 use crate::targets::{registry, TargetKind};
@@ -59,24 +62,58 @@ pub struct TargetMapping {
     pub mover: BTreeMap<String, String>,
     #[serde(default)]
     pub leaver: BTreeMap<String, String>,
+    /// The fields of a new account, for an active employee no account matches (see
+    /// `crate::apply` — matched first, then created). Empty: hrsync never creates accounts
+    /// in this target, it only reports them unlinked.
+    #[serde(default)]
+    pub create: BTreeMap<String, String>,
+}
+
+/// A block of a target's mapping: one per action, and `create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Block {
+    Action(Action),
+    Create,
+}
+
+impl Block {
+    pub const ALL: [Block; 4] = [
+        Block::Action(Action::Joiner),
+        Block::Action(Action::Mover),
+        Block::Action(Action::Leaver),
+        Block::Create,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Block::Action(action) => action.as_str(),
+            Block::Create => "create",
+        }
+    }
 }
 
 impl TargetMapping {
     pub fn for_action(&self, action: Action) -> &BTreeMap<String, String> {
-        match action {
-            Action::Joiner => &self.joiner,
-            Action::Mover => &self.mover,
-            Action::Leaver => &self.leaver,
+        self.block(Block::Action(action))
+    }
+
+    pub fn block(&self, block: Block) -> &BTreeMap<String, String> {
+        match block {
+            Block::Action(Action::Joiner) => &self.joiner,
+            Block::Action(Action::Mover) => &self.mover,
+            Block::Action(Action::Leaver) => &self.leaver,
+            Block::Create => &self.create,
         }
     }
 }
 
 /// An expression failed on a particular event (a lookup miss with no default, a type error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mapping.{target}.{action}.{field}: {detail}")]
+#[error("mapping.{target}.{block}.{field}: {detail}")]
 pub struct MappingError {
     pub target: &'static str,
-    pub action: &'static str,
+    /// `joiner`, `mover`, `leaver` or `create`.
+    pub block: &'static str,
     pub field: String,
     pub detail: String,
     /// The expression can never work, whatever the event (an unknown function, filter or
@@ -136,7 +173,7 @@ pub struct Mapper {
 }
 
 /// Every configured expression, compiled, by target and action, in field order.
-type Expressions<'env> = HashMap<(TargetKind, Action), Vec<(String, Expression<'env, 'static>)>>;
+type Expressions<'env> = HashMap<(TargetKind, Block), Vec<(String, Expression<'env, 'static>)>>;
 
 self_cell::self_cell!(
     /// The environment and the expressions compiled against it once, at start-up: they
@@ -172,9 +209,18 @@ impl Mapper {
 
     /// Whether the configuration maps anything for this target and action.
     pub fn maps(&self, kind: TargetKind, action: Action) -> bool {
+        self.has_block(kind, Block::Action(action))
+    }
+
+    /// Whether the target has a `create` block: accounts may be created there.
+    pub fn creates(&self, kind: TargetKind) -> bool {
+        self.has_block(kind, Block::Create)
+    }
+
+    fn has_block(&self, kind: TargetKind, block: Block) -> bool {
         self.config
             .for_target(kind)
-            .is_some_and(|m| !m.for_action(action).is_empty())
+            .is_some_and(|m| !m.block(block).is_empty())
     }
 
     /// The field values `event` sets in the target, or `None` when nothing is mapped.
@@ -183,8 +229,27 @@ impl Mapper {
         kind: TargetKind,
         event: &HrEvent,
     ) -> Result<Option<Map<String, Value>>, MappingError> {
+        self.map_block(kind, Block::Action(event.action), event)
+    }
+
+    /// The fields of a new account for `event`'s employee, or `None` without a `create`
+    /// block.
+    pub fn map_create(
+        &self,
+        kind: TargetKind,
+        event: &HrEvent,
+    ) -> Result<Option<Map<String, Value>>, MappingError> {
+        self.map_block(kind, Block::Create, event)
+    }
+
+    fn map_block(
+        &self,
+        kind: TargetKind,
+        block: Block,
+        event: &HrEvent,
+    ) -> Result<Option<Map<String, Value>>, MappingError> {
         let mut first_error = None;
-        let fields = self.eval(kind, event, |e| {
+        let fields = self.eval(kind, block, event, |e| {
             first_error = Some(e);
             false
         });
@@ -199,20 +264,21 @@ impl Mapper {
     fn eval(
         &self,
         kind: TargetKind,
+        block: Block,
         event: &HrEvent,
         mut failed: impl FnMut(MappingError) -> bool,
     ) -> Option<Map<String, Value>> {
         let mapping = self.config.for_target(kind)?;
-        if mapping.for_action(event.action).is_empty() {
+        if mapping.block(block).is_empty() {
             return None;
         }
         let ctx = context::build(event, &self.vars, &self.tables);
         self.compiled.with_dependent(|_, compiled| {
             let mut fields = Map::new();
-            for (field, expression) in compiled.get(&(kind, event.action)).into_iter().flatten() {
+            for (field, expression) in compiled.get(&(kind, block)).into_iter().flatten() {
                 let error = |detail: String, in_config: bool| MappingError {
                     target: kind.as_str(),
-                    action: event.action.as_str(),
+                    block: block.as_str(),
                     field: field.clone(),
                     detail,
                     in_config,
@@ -246,119 +312,22 @@ impl Mapper {
         let mut found = Evaluation::default();
         for (source, event) in events {
             for kind in registry::kinds() {
-                self.eval(kind, event, |e| {
-                    let line = format!("{e} (evaluated against {source})");
-                    if e.in_config {
-                        found.errors.push(line);
-                    } else {
-                        found.warnings.push(line);
-                    }
-                    true
-                });
+                // Accounts are created for active employees only.
+                let create = event.action.is_active().then_some(Block::Create);
+                for block in std::iter::once(Block::Action(event.action)).chain(create) {
+                    self.eval(kind, block, event, |e| {
+                        let line = format!("{e} (evaluated against {source})");
+                        if e.in_config {
+                            found.errors.push(line);
+                        } else {
+                            found.warnings.push(line);
+                        }
+                        true
+                    });
+                }
             }
         }
         found
-    }
-}
-
-/// Every field a mapping may not write, each naming its key.
-fn check(config: &MappingConfig) -> Vec<String> {
-    let mut errors = Vec::new();
-    for name in config.targets.keys() {
-        if TargetKind::named(name).is_none() {
-            errors.push(format!(
-                "mapping.{name}: no such target (hrsync knows {}; and vars, tables)",
-                registry::names()
-            ));
-        }
-    }
-    for kind in registry::kinds() {
-        let Some(mapping) = config.for_target(kind) else {
-            continue;
-        };
-        let allowed = allowed_fields(kind, mapping);
-        for field in &mapping.privileged_fields {
-            if !kind.privileged_fields().contains(&field.as_str()) {
-                errors.push(format!(
-                    "mapping.{kind}.privileged_fields: {field:?} is not a privileged field of {kind}"
-                ));
-            }
-        }
-        for action in Action::ALL {
-            for field in mapping.for_action(action).keys() {
-                let key = format!("mapping.{kind}.{}.{field}", action.as_str());
-                if let Err(rule) = field_permitted(kind, mapping, &allowed, field) {
-                    errors.push(format!("{key}: {rule}"));
-                }
-            }
-        }
-    }
-    errors
-}
-
-/// Compiles every expression against `env`; errors name the key.
-fn compile<'env>(
-    env: &'env Environment<'static>,
-    config: &MappingConfig,
-) -> Result<Expressions<'env>, Vec<String>> {
-    let mut compiled = HashMap::new();
-    let mut errors = Vec::new();
-    for kind in registry::kinds() {
-        let Some(mapping) = config.for_target(kind) else {
-            continue;
-        };
-        for action in Action::ALL {
-            let mut fields = Vec::new();
-            for (field, expression) in mapping.for_action(action) {
-                match env.compile_expression_owned(expression.clone()) {
-                    Ok(expr) => fields.push((field.clone(), expr)),
-                    Err(e) => errors.push(format!(
-                        "mapping.{kind}.{}.{field}: expression does not compile: {e}",
-                        action.as_str()
-                    )),
-                }
-            }
-            compiled.insert((kind, action), fields);
-        }
-    }
-    if errors.is_empty() {
-        Ok(compiled)
-    } else {
-        Err(errors)
-    }
-}
-
-fn allowed_fields(kind: TargetKind, mapping: &TargetMapping) -> Vec<String> {
-    match &mapping.allowed_fields {
-        Some(list) => list.clone(),
-        None => kind
-            .default_allowed_fields()
-            .iter()
-            .map(|f| f.to_string())
-            .collect(),
-    }
-}
-
-fn field_permitted(
-    kind: TargetKind,
-    mapping: &TargetMapping,
-    allowed: &[String],
-    field: &str,
-) -> Result<(), String> {
-    if kind.privileged_fields().contains(&field) {
-        if mapping.privileged_fields.iter().any(|f| f == field) {
-            return Ok(());
-        }
-        return Err(format!(
-            "{field:?} is privileged; list it in mapping.{kind}.privileged_fields to allow it"
-        ));
-    }
-    if allowed.iter().any(|f| f == field) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{field:?} is not in the allow-list (mapping.{kind}.allowed_fields)"
-        ))
     }
 }
 

@@ -96,3 +96,55 @@ fn a_department_missing_from_the_table_is_a_mapping_error_naming_the_field() {
     );
     assert!(err.detail.contains("Astrology"), "{err}");
 }
+
+#[test]
+fn the_create_block_gives_a_new_vault_user_its_required_fields_and_the_employee_id() {
+    let mapper = mapper();
+    assert!(mapper.creates(kind("vault")));
+    let fields = mapper
+        .map_create(kind("vault"), &event("joiner.json"))
+        .unwrap()
+        .unwrap();
+    for required in [
+        "user_name__v",
+        "user_first_name__v",
+        "user_last_name__v",
+        "user_email__v",
+        "user_timezone__v",
+        "user_locale__v",
+        "security_policy_id__v",
+        "user_language__v",
+    ] {
+        assert!(
+            fields.contains_key(required),
+            "{required} missing: {fields:?}"
+        );
+    }
+    assert_eq!(fields["federated_id__v"], "E100234");
+    assert!(!fields.contains_key("domain_active__v"), "not on create");
+}
+
+fn with_vault_create(lines: &str) -> Result<Config, String> {
+    let text = std::fs::read_to_string("config/hrsync.toml").unwrap();
+    let text = text.replace(
+        "[mapping.vault.create]\n",
+        &format!("[mapping.vault.create]\n{lines}\n"),
+    );
+    Config::from_toml(&text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_create_block_may_set_privileged_fields_only_where_named_and_only_creation_fields() {
+    let err = with_vault_create("security_profile__v = \"'system_admin__v'\"").unwrap_err();
+    assert!(
+        err.contains("mapping.vault.create.security_profile__v") && err.contains("privileged"),
+        "{err}"
+    );
+    // Vault activates new users itself: the flag is not a creation field.
+    let err = with_vault_create("domain_active__v = \"true\"").unwrap_err();
+    assert!(
+        err.contains("mapping.vault.create.domain_active__v")
+            && err.contains("not a field vault accounts are created with"),
+        "{err}"
+    );
+}

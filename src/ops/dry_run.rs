@@ -7,7 +7,7 @@ use crate::apply::gate::Gate;
 use crate::config::Config;
 use crate::event::{self, Envelope, HrEvent};
 use crate::mapping::Mapper;
-use crate::targets::{Change, PreparedRequest, Target};
+use crate::targets::{Change, Creation, LookupHints, PreparedRequest, Target};
 use crate::worker::build_targets;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,12 +73,7 @@ fn plan_target(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetP
         Err(e) => return plan(format!("dead letter (mapping): {e}"), vec![]),
     };
     let Some(account_id) = kind.account_id(&event.accounts) else {
-        return plan(
-            "no account id in the event: the worker uses a linked account if it knows one, \
-             looks a leaver up, or reports it unlinked"
-                .into(),
-            vec![],
-        );
+        return plan_match(target, mapper, event);
     };
     let change = Change {
         event_id: event.id.clone(),
@@ -91,6 +86,74 @@ fn plan_target(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetP
     match target.describe(&change) {
         Ok(requests) => plan("send".into(), requests),
         Err(e) => plan(format!("dead letter: {e}"), vec![]),
+    }
+}
+
+/// An event with no account id for the target: what the worker searches by, and what it
+/// would create if the search found nothing (the search itself is not run).
+fn plan_match(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetPlan {
+    let kind = target.kind();
+    let creation = if event.action.is_active() {
+        match mapper.map_create(kind, event) {
+            Ok(fields) => fields.map(|fields| Creation {
+                event_id: event.id.clone(),
+                employee_id: event.subject.clone(),
+                fields,
+            }),
+            Err(e) => {
+                return TargetPlan {
+                    target: kind.as_str(),
+                    verdict: format!("dead letter (mapping): {e}"),
+                    requests: vec![],
+                }
+            }
+        }
+    } else {
+        None
+    };
+    let mut hints = LookupHints::from_data(&event.data);
+    if let Some(creation) = &creation {
+        hints = hints.with_created(&creation.fields, target.match_fields());
+    }
+    let keys: Vec<String> = [
+        ("federated id", &hints.federated_id),
+        ("user name", &hints.username),
+        ("e-mail", &hints.email),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some(format!("{name} {:?}", value.as_ref()?)))
+    .collect();
+    let search = if keys.is_empty() {
+        "nothing to search by".to_string()
+    } else {
+        format!(
+            "searches by those of its match keys the event gives ({})",
+            keys.join(", ")
+        )
+    };
+    let (then, requests) = match &creation {
+        Some(creation) if !keys.is_empty() => match target.describe_create(creation) {
+            Ok(requests) => (
+                "one match: linked and updated; several: dead letter ambiguous_match; none: created with".to_string(),
+                requests,
+            ),
+            Err(e) => (format!("none found: dead letter: {e}"), vec![]),
+        },
+        _ if event.action == crate::event::Action::Leaver => (
+            "one match: linked and updated; none: dead letter unlinked; several: dead letter ambiguous_match".into(),
+            vec![],
+        ),
+        _ => (
+            "one match: linked and updated; none: reported unlinked (no create block); several: dead letter ambiguous_match".into(),
+            vec![],
+        ),
+    };
+    TargetPlan {
+        target: kind.as_str(),
+        verdict: format!(
+            "no account id in the event: the worker uses a linked account if it knows one, otherwise {search}; {then}"
+        ),
+        requests,
     }
 }
 

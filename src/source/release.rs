@@ -97,6 +97,10 @@ async fn update_gauges(store: &Store, metrics: &Metrics) {
     }
     if let Ok((count, _)) = store.held_summary(HeldKind::Staged).await {
         metrics.staged_operations.set(count as i64);
-        metrics.deprovision_guard_tripped.set(i64::from(count > 0));
+    }
+    if let Ok(leavers) = store.staged_leavers().await {
+        metrics
+            .deprovision_guard_tripped
+            .set(i64::from(leavers > 0));
     }
 }

@@ -1,5 +1,8 @@
-//! The mass-deprovision guard's bookkeeping: leavers admitted per rolling window, counted
-//! in one transaction so several replicas together stay within the limit.
+//! The guards' bookkeeping: leavers admitted per rolling window by the mass-deprovision
+//! guard, and accounts admitted for creation by the creation guard, each counted in one
+//! transaction so several replicas together stay within the limit. Both stage through
+//! `held_messages` (kind `staged`); a staged leaver and a staged joiner are told apart by
+//! the action, so one guard's backlog never stops the other's traffic.
 
 use sqlx::Row;
 
@@ -60,7 +63,8 @@ impl Store {
             return Ok(Admission::Admitted);
         }
         let staged: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM held_messages WHERE kind = 'staged' AND status = 'pending'",
+            "SELECT COUNT(*) AS n FROM held_messages \
+             WHERE kind = 'staged' AND status = 'pending' AND action = 'leaver'",
         )
         .fetch_one(tx.conn())
         .await
@@ -89,6 +93,84 @@ impl Store {
             "INSERT INTO deprovision_admissions (event_id, employee_id, at_us) VALUES ($1, $2, $3)",
         )
         .bind(event_id)
+        .bind(employee_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| tx.fail(e))?;
+        tx.commit().await?;
+        Ok(Admission::Admitted)
+    }
+}
+
+/// The creation guard's limit: at most `max_per_window` accounts created per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct CreationLimits {
+    pub window: time::Duration,
+    pub max_per_window: u64,
+}
+
+impl Store {
+    /// The creation guard: admits creating `target`'s account for this event if the
+    /// rolling window has room and no earlier creation is staged; otherwise the caller
+    /// stages the event. An event admitted before (a retry, a redelivery) stays admitted.
+    pub async fn admit_creation(
+        &self,
+        event_id: &str,
+        employee_id: &str,
+        target: &str,
+        limits: CreationLimits,
+    ) -> Result<Admission, StoreError> {
+        const OP: &str = "admit_creation";
+        let now = now_us();
+        let mut tx = self.begin_write(OP).await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7210002)")
+                .execute(tx.conn())
+                .await
+                .map_err(|e| tx.fail(e))?;
+        }
+        let already: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM creation_admissions WHERE event_id = $1 AND target = $2",
+        )
+        .bind(event_id)
+        .bind(target)
+        .fetch_one(tx.conn())
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(|e| tx.fail(e))?;
+        if already > 0 {
+            tx.commit().await?;
+            return Ok(Admission::Admitted);
+        }
+        let staged: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM held_messages \
+             WHERE kind = 'staged' AND status = 'pending' AND action <> 'leaver' AND event_id <> $1",
+        )
+        .bind(event_id)
+        .fetch_one(tx.conn())
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(|e| tx.fail(e))?;
+        let window_start = now - limits.window.whole_microseconds() as i64;
+        let used: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM creation_admissions WHERE at_us > $1")
+                .bind(window_start)
+                .fetch_one(tx.conn())
+                .await
+                .and_then(|row| row.try_get("n"))
+                .map_err(|e| tx.fail(e))?;
+        let allowed = limits.max_per_window;
+        if staged > 0 || used.max(0) as u64 >= allowed {
+            tx.commit().await?;
+            return Ok(Admission::Staged { allowed });
+        }
+        sqlx::query(
+            "INSERT INTO creation_admissions (event_id, target, employee_id, at_us) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(event_id)
+        .bind(target)
         .bind(employee_id)
         .bind(now)
         .execute(tx.conn())

@@ -244,6 +244,22 @@ impl Store {
         };
         Ok((count.max(0) as u64, first))
     }
+
+    /// Staged leavers waiting for an operator: the mass-deprovision guard's own backlog
+    /// (joiners staged by the creation guard are not leavers held back).
+    pub async fn staged_leavers(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM held_messages \
+             WHERE kind = 'staged' AND action = 'leaver' AND status IN ('pending', 'releasing')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::query("staged_leavers"))?;
+        let count: i64 = row
+            .try_get("n")
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(count.max(0) as u64)
+    }
 }
 
 pub(super) fn us(at: OffsetDateTime) -> i64 {

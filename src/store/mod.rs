@@ -67,7 +67,7 @@ use sqlx::AnyPool;
 pub use digest::digest;
 pub use error::StoreError;
 pub use event_record::{EventRecord, TargetRecord};
-pub use guard::{Admission, GuardLimits};
+pub use guard::{Admission, CreationLimits, GuardLimits};
 pub use health::{StoreHealth, Unrecorded};
 pub use held::{HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
 

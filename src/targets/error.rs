@@ -41,7 +41,7 @@ pub enum ErrorCode {
     Store,
     /// An id that cannot be used in a URL: dead letter `invalid_id`.
     InvalidId,
-    /// Several accounts match a lookup: never guessed.
+    /// Several accounts match the person: never guessed; dead letter `ambiguous_match`.
     Ambiguous,
     /// What the target (or the transport) said.
     Other(String),
@@ -55,7 +55,7 @@ impl ErrorCode {
             ErrorCode::Unlinked => "unlinked",
             ErrorCode::Store => "store",
             ErrorCode::InvalidId => "invalid_id",
-            ErrorCode::Ambiguous => "ambiguous",
+            ErrorCode::Ambiguous => "ambiguous_match",
             ErrorCode::Other(code) => code,
         }
     }
@@ -69,7 +69,7 @@ impl From<&str> for ErrorCode {
             "unlinked" => ErrorCode::Unlinked,
             "store" => ErrorCode::Store,
             "invalid_id" => ErrorCode::InvalidId,
-            "ambiguous" => ErrorCode::Ambiguous,
+            "ambiguous_match" => ErrorCode::Ambiguous,
             other => ErrorCode::Other(other.to_string()),
         }
     }

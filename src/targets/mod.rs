@@ -62,29 +62,35 @@ pub enum Applied {
     Unchanged,
 }
 
-/// The account ids in `rows[].{id_field}` of a search answer: one is a match, none is
-/// none, several is an error naming `what` was searched — never a guess.
-pub fn single_match(
-    rows: Option<&serde_json::Value>,
-    id_field: &str,
-    what: &str,
-) -> Result<Option<String>, TargetError> {
-    let ids: Vec<String> = rows
-        .and_then(serde_json::Value::as_array)
+/// The account ids in `rows[].{id_field}` of a search answer, as text.
+pub fn ids_of(rows: Option<&serde_json::Value>, id_field: &str) -> Vec<String> {
+    rows.and_then(serde_json::Value::as_array)
         .map(|rows| {
             rows.iter()
                 .filter_map(|r| r.get(id_field))
                 .map(|id| id.to_string().trim_matches('"').to_string())
                 .collect()
         })
-        .unwrap_or_default();
-    match ids.as_slice() {
-        [] => Ok(None),
-        [one] => Ok(Some(one.clone())),
-        _ => Err(TargetError::permanent(
-            "ambiguous",
-            format!("{} accounts match {what}", ids.len()),
-        )),
+        .unwrap_or_default()
+}
+
+/// Sets `value` at a dotted `path` (`name.givenName`, `Person.Firstname`) inside `root`,
+/// making objects on the way: how mapped fields become a create body.
+pub fn set_dotted(root: &mut Value, path: &str, value: Value) {
+    let mut node = root;
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let object = node.as_object_mut().expect("just made an object");
+        if segments.peek().is_none() {
+            object.insert(segment.to_string(), value);
+            return;
+        }
+        node = object
+            .entry(segment.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -114,6 +120,52 @@ impl LookupHints {
     pub fn is_empty(&self) -> bool {
         self.username.is_none() && self.email.is_none() && self.federated_id.is_none()
     }
+
+    /// These hints with the values a new account would be created with taking precedence:
+    /// what hrsync writes on create is what it must find on the next attempt, so a create
+    /// whose answer was lost is found, never repeated.
+    pub fn with_created(mut self, fields: &Map<String, Value>, names: MatchFields) -> Self {
+        let text = |name: Option<&str>| -> Option<String> {
+            let value = fields.get(name?)?;
+            // SCIM `emails` is a list of {value, …}: the first one is the address.
+            let value = value.pointer("/0/value").unwrap_or(value);
+            value.as_str().map(str::to_string)
+        };
+        if let Some(v) = text(names.federated_id) {
+            self.federated_id = Some(v);
+        }
+        if let Some(v) = text(names.username) {
+            self.username = Some(v);
+        }
+        if let Some(v) = text(names.email) {
+            self.email = Some(v);
+        }
+        self
+    }
+}
+
+/// Which `create` fields of a target hold the values it matches accounts by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchFields {
+    pub federated_id: Option<&'static str>,
+    pub username: Option<&'static str>,
+    pub email: Option<&'static str>,
+}
+
+/// The accounts a search found, by the first key (in the target's match order) that found
+/// any; `key` names it for logs and dead letters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    pub key: &'static str,
+    pub ids: Vec<String>,
+}
+
+/// A new account for one employee, from the `create` block of the mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Creation {
+    pub event_id: String,
+    pub employee_id: String,
+    pub fields: Map<String, Value>,
 }
 
 /// A target API client.
@@ -135,14 +187,35 @@ pub trait Target: Send + Sync {
         None
     }
 
-    /// Finds the account of a person the event carries no id for (a leaver whose account
-    /// was never linked). `Ok(None)`: not found, or the target offers no lookup.
-    async fn lookup(
+    /// The accounts that may be this person's, searched by the target's keys in its match
+    /// order; the first key that finds any decides (empty: none found, or the target
+    /// offers no search). Several ids are never narrowed down to one here.
+    async fn find_accounts(
         &self,
         _hints: &LookupHints,
         _event_id: &str,
-    ) -> Result<Option<String>, TargetError> {
-        Ok(None)
+    ) -> Result<Found, TargetError> {
+        Ok(Found::default())
+    }
+
+    /// The `create` fields that hold what [`Target::find_accounts`] searches by.
+    fn match_fields(&self) -> MatchFields {
+        MatchFields::default()
+    }
+
+    /// Creates the account and returns its id. Only called after a search found none.
+    async fn create(&self, creation: &Creation) -> Result<String, TargetError> {
+        let _ = creation;
+        Err(TargetError::permanent(
+            "create_unsupported",
+            format!("{} accounts cannot be created by hrsync", self.kind()),
+        ))
+    }
+
+    /// The requests `create` would send, for dry runs.
+    fn describe_create(&self, creation: &Creation) -> Result<Vec<PreparedRequest>, TargetError> {
+        let _ = creation;
+        Ok(Vec::new())
     }
 
     /// Calls left in the target's rate-limit window, where the target reports it.

@@ -28,6 +28,9 @@ pub trait TargetConfig:
     /// Fields that grant power: written only when the mapping names them in
     /// `privileged_fields`.
     const PRIVILEGED_FIELDS: &'static [&'static str];
+    /// Fields a `create` block may set (privileged ones still need `privileged_fields`);
+    /// empty: the target cannot create accounts.
+    const CREATE_FIELDS: &'static [&'static str] = &[];
 
     /// `enabled = false` leaves the target alone.
     fn enabled(&self) -> bool;
@@ -43,6 +46,7 @@ pub trait TargetPlugin: Send + Sync {
     fn account(&self) -> AccountKey;
     fn default_allowed_fields(&self) -> &'static [&'static str];
     fn privileged_fields(&self) -> &'static [&'static str];
+    fn create_fields(&self) -> &'static [&'static str];
     /// The section's JSON Schema, for the configuration reference.
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Reads the section; errors name keys under `prefix`.
@@ -91,6 +95,10 @@ impl<C: TargetConfig> TargetPlugin for Plugin<C> {
 
     fn privileged_fields(&self) -> &'static [&'static str] {
         C::PRIVILEGED_FIELDS
+    }
+
+    fn create_fields(&self) -> &'static [&'static str] {
+        C::CREATE_FIELDS
     }
 
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -143,6 +151,10 @@ impl TargetKind {
 
     pub fn privileged_fields(self) -> &'static [&'static str] {
         self.0.privileged_fields()
+    }
+
+    pub fn create_fields(self) -> &'static [&'static str] {
+        self.0.create_fields()
     }
 
     pub fn plugin(self) -> &'static dyn TargetPlugin {

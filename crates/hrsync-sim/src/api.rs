@@ -3,7 +3,9 @@
 //! adds the Vault-family response headers (burst counters, execution id, delays).
 //!
 //! Dispatch is by hand on path segments rather than by axum routes because Vault's
-//! `/api/{version}/...` and SuperOffice's `/api/v1/...` overlap.
+//! `/api/{version}/...` and SuperOffice's `/api/v1/...` overlap. The target is told after
+//! the body is read: a VQL query on `person__sys` goes to Vault's `/query` but asks about
+//! SiteVault persons, so it is logged, counted and faulted as `sitevault`.
 
 use std::time::{Duration, Instant};
 
@@ -13,10 +15,10 @@ use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::faults;
+use super::faults::{self, AfterCommit, FaultOutcome};
 use super::reply::Reply;
 use super::state::BurstReading;
-use super::{scim, sitevault, superoffice, vault, Simulator};
+use super::{scim, sitevault, superoffice, vault, vql, Simulator};
 
 /// Largest request body the simulator reads (Vault allows far more; hrsync sends little).
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -138,11 +140,22 @@ fn api_segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// SuperOffice lives under `/api/v1/User…` and `/api/v1/Agents…` (case-insensitive);
-/// SiteVault under `/api/{v}/app/sitevault/`; the rest is Vault.
-pub(crate) fn classify(segments: &[String]) -> Target {
+/// The target of a request: by path, except that a VQL query on `person__sys` is SiteVault's.
+pub(crate) fn classify(request: &ApiRequest) -> Target {
+    match classify_path(&request.segments) {
+        Target::Vault if vql::is_person_query(request) => Target::SiteVault,
+        target => target,
+    }
+}
+
+/// SuperOffice lives under `/api/v1/User…`, `/api/v1/Person…` and `/api/v1/Agents…`
+/// (case-insensitive); SCIM under `/api/scim/v2/`; SiteVault under
+/// `/api/{v}/app/sitevault/`; the rest is Vault.
+fn classify_path(segments: &[String]) -> Target {
     let at = |i: usize| segments.get(i).map_or("", String::as_str);
-    let so_root = at(1).eq_ignore_ascii_case("user") || at(1).eq_ignore_ascii_case("agents");
+    let so_root = ["user", "person", "agents"]
+        .iter()
+        .any(|root| at(1).eq_ignore_ascii_case(root));
     if at(0) == "v1" && so_root {
         Target::SuperOffice
     } else if at(0) == "scim" && at(1) == "v2" {
@@ -160,7 +173,7 @@ pub(crate) async fn entry(State(sim): State<Simulator>, request: Request) -> Res
         Ok(request) => request,
         Err(reply) => return reply.into_response(),
     };
-    let target = classify(&request.segments);
+    let target = classify(&request);
     let is_auth = target == Target::Vault && vault::is_auth_path(&request);
     let seq = sim.begin_request(target, is_auth, &request);
     let reply = sim.respond(target, is_auth, &request).await;
@@ -179,14 +192,18 @@ impl Simulator {
     }
 
     async fn respond(&self, target: Target, is_auth: bool, request: &ApiRequest) -> Reply {
-        let hit = self
-            .lock()
-            .faults
-            .take(target, is_auth, request.method.as_str(), Instant::now());
+        let hit = self.lock().faults.take(
+            target,
+            is_auth,
+            request.method.as_str(),
+            &request.path,
+            Instant::now(),
+        );
         sleep_if_any(hit.latency).await;
-        let reply = match hit.outcome {
-            Some(outcome) => faults::fault_reply(target, &outcome),
-            None => self.handle(target, request),
+        let reply = match (hit.outcome, hit.after_commit) {
+            (Some(outcome), _) => faults::fault_reply(target, &outcome),
+            (None, Some(after)) => self.handle_after_commit(target, request, after).await,
+            (None, None) => self.handle(target, request),
         };
         if !target.is_vault_family() {
             return reply;
@@ -194,6 +211,28 @@ impl Simulator {
         let reading = self.burst_reading(is_auth);
         sleep_if_any(reading.delay).await;
         self.with_vault_headers(reply, reading)
+    }
+
+    /// An `after_commit` fault: the request is handled (its changes stay), then the reply
+    /// is held back and/or replaced by the fault's status.
+    async fn handle_after_commit(
+        &self,
+        target: Target,
+        request: &ApiRequest,
+        after: AfterCommit,
+    ) -> Reply {
+        let reply = self.handle(target, request);
+        sleep_if_any(after.delay).await;
+        match after.status {
+            Some(status) => {
+                let outcome = FaultOutcome::Status {
+                    status,
+                    retry_after_secs: None,
+                };
+                faults::fault_reply(target, &outcome)
+            }
+            None => reply,
+        }
     }
 
     fn handle(&self, target: Target, request: &ApiRequest) -> Reply {

@@ -3,8 +3,15 @@
 //! delays without touching handler code.
 //!
 //! Matching: latency faults that match all add their delay and let the request go on; the
-//! first matching status/status_for/failure fault (queue order) answers the request.
-//! Vault auth is only affected by faults posted with `"include_auth": true`.
+//! first matching status/status_for/failure/after_commit fault (queue order) decides the
+//! answer. Vault auth is only affected by faults posted with `"include_auth": true`.
+//!
+//! `after_commit` exists because the worst failure of a create call is the one where the
+//! target did the work and the client never heard: the request is handled (the account
+//! exists) and only then is the answer replaced by an error status, or held back for
+//! `delay_ms` so that a client with a shorter timeout gives up. A client that simply
+//! retries a create after such a fault makes a duplicate; the fault lets tests prove it
+//! looks the account up first.
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +57,10 @@ pub struct FaultSpec {
     /// Only requests with this HTTP method (e.g. `"PATCH"`); any method when absent.
     #[serde(default)]
     pub method: Option<String>,
+    /// Only requests whose path ends with this (e.g. `"/objects/users"`, case-insensitive);
+    /// any path when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -81,6 +92,16 @@ pub enum FaultKind {
         #[serde(default)]
         times: Option<u32>,
     },
+    /// Handle the request, then answer `status` instead of the real reply and/or send the
+    /// reply only after `delay_ms`.
+    AfterCommit {
+        #[serde(default)]
+        status: Option<u16>,
+        #[serde(default)]
+        delay_ms: Option<u64>,
+        #[serde(default)]
+        times: Option<u32>,
+    },
     Burst {
         #[serde(default)]
         limit: Option<u32>,
@@ -97,6 +118,7 @@ impl FaultSpec {
             target,
             include_auth: false,
             method: None,
+            path: None,
             kind,
         }
     }
@@ -147,6 +169,32 @@ impl FaultSpec {
         )
     }
 
+    /// Handle the request (the state changes), then answer HTTP `status` in the target's
+    /// error shape instead of the real reply (once; see [`FaultSpec::times`]).
+    pub fn after_commit_status(target: FaultTarget, status: u16) -> Self {
+        Self::of(
+            target,
+            FaultKind::AfterCommit {
+                status: Some(status),
+                delay_ms: None,
+                times: Some(1),
+            },
+        )
+    }
+
+    /// Handle the request (the state changes), then hold the real reply back for
+    /// `delay_ms`: a client with a shorter timeout loses the answer after the commit (once).
+    pub fn after_commit_delay(target: FaultTarget, delay_ms: u64) -> Self {
+        Self::of(
+            target,
+            FaultKind::AfterCommit {
+                status: None,
+                delay_ms: Some(delay_ms),
+                times: Some(1),
+            },
+        )
+    }
+
     /// Set Vault's burst window: its limit, what remains of it, and the delay past it.
     pub fn burst(limit: u32, remaining: u32, delay_ms: u64) -> Self {
         Self::of(
@@ -164,7 +212,8 @@ impl FaultSpec {
         match &mut self.kind {
             FaultKind::Status { times, .. }
             | FaultKind::Failure { times, .. }
-            | FaultKind::Latency { times, .. } => *times = Some(n),
+            | FaultKind::Latency { times, .. }
+            | FaultKind::AfterCommit { times, .. } => *times = Some(n),
             FaultKind::StatusFor { .. } | FaultKind::Burst { .. } => {}
         }
         self
@@ -173,6 +222,13 @@ impl FaultSpec {
     /// Only requests with this HTTP method.
     pub fn method(mut self, method: &str) -> Self {
         self.method = Some(method.to_string());
+        self
+    }
+
+    /// Only requests whose path ends with `suffix` (case-insensitive): one call of a
+    /// multi-call flow, e.g. SuperOffice's `POST /api/v1/User` but not `POST …/Person`.
+    pub fn path(mut self, suffix: &str) -> Self {
+        self.path = Some(suffix.to_string());
         self
     }
 
@@ -209,6 +265,23 @@ pub(crate) enum FaultOutcome {
     },
 }
 
+/// What an `after_commit` fault does once the request has been handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AfterCommit {
+    /// Replace the reply by this status (in the target's error shape).
+    pub status: Option<StatusCode>,
+    /// Hold the reply back this long before sending it.
+    pub delay: Option<Duration>,
+}
+
+/// What one queued fault does to a request it matches.
+#[derive(Debug, Clone)]
+enum Effect {
+    Latency(Duration),
+    Answer(FaultOutcome),
+    AfterCommit(AfterCommit),
+}
+
 /// How long a queued fault stays active.
 #[derive(Debug, Clone, Copy)]
 enum Lifetime {
@@ -221,8 +294,7 @@ enum Lifetime {
 struct QueuedFault {
     spec: FaultSpec,
     lifetime: Lifetime,
-    latency: Option<Duration>,
-    outcome: Option<FaultOutcome>,
+    effect: Effect,
 }
 
 impl QueuedFault {
@@ -234,7 +306,7 @@ impl QueuedFault {
         }
     }
 
-    fn applies_to(&self, target: Target, is_auth: bool, method: &str) -> bool {
+    fn applies_to(&self, target: Target, is_auth: bool, method: &str, path: &str) -> bool {
         self.spec.target.matches(target)
             && (!is_auth || self.spec.include_auth)
             && self
@@ -242,6 +314,10 @@ impl QueuedFault {
                 .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.spec.path.as_deref().is_none_or(|suffix| {
+                path.to_ascii_lowercase()
+                    .ends_with(&suffix.to_ascii_lowercase())
+            })
     }
 
     fn consume(&mut self) {
@@ -251,11 +327,20 @@ impl QueuedFault {
     }
 }
 
-/// The effect of the queue on one request.
+/// The effect of the queue on one request: at most one of `outcome` and `after_commit`.
 #[derive(Debug, Default)]
 pub(crate) struct FaultHit {
     pub latency: Option<Duration>,
+    /// Answer this instead of handling the request.
     pub outcome: Option<FaultOutcome>,
+    /// Handle the request, then do this to the reply.
+    pub after_commit: Option<AfterCommit>,
+}
+
+impl FaultHit {
+    fn answered(&self) -> bool {
+        self.outcome.is_some() || self.after_commit.is_some()
+    }
 }
 
 /// The queue of active faults.
@@ -287,20 +372,29 @@ impl FaultQueue {
     }
 
     /// Applies the queue to one request, consuming counted faults.
-    pub fn take(&mut self, target: Target, is_auth: bool, method: &str, now: Instant) -> FaultHit {
+    pub fn take(
+        &mut self,
+        target: Target,
+        is_auth: bool,
+        method: &str,
+        path: &str,
+        now: Instant,
+    ) -> FaultHit {
         self.faults.retain(|f| f.is_live(now));
         let mut hit = FaultHit::default();
         for fault in &mut self.faults {
-            if !fault.applies_to(target, is_auth, method) {
+            if !fault.applies_to(target, is_auth, method, path) {
                 continue;
             }
-            if let Some(latency) = fault.latency {
-                hit.latency = Some(hit.latency.unwrap_or_default() + latency);
-                fault.consume();
-            } else if hit.outcome.is_none() {
-                hit.outcome = fault.outcome.clone();
-                fault.consume();
+            match &fault.effect {
+                Effect::Latency(latency) => {
+                    hit.latency = Some(hit.latency.unwrap_or_default() + *latency);
+                }
+                _ if hit.answered() => continue,
+                Effect::Answer(outcome) => hit.outcome = Some(outcome.clone()),
+                Effect::AfterCommit(after) => hit.after_commit = Some(*after),
             }
+            fault.consume();
         }
         hit
     }
@@ -312,21 +406,20 @@ fn status_code(status: u16) -> Result<StatusCode, String> {
 
 fn queued_fault(spec: FaultSpec, now: Instant) -> Result<QueuedFault, String> {
     let lifetime = lifetime(&spec.kind, now)?;
-    let (latency, outcome) = effect(&spec.kind)?;
+    let effect = effect(&spec.kind)?;
     Ok(QueuedFault {
         spec,
         lifetime,
-        latency,
-        outcome,
+        effect,
     })
 }
 
 /// Counted faults default to once; latency without `times` lasts until cleared.
 fn lifetime(kind: &FaultKind, now: Instant) -> Result<Lifetime, String> {
     match kind {
-        FaultKind::Status { times, .. } | FaultKind::Failure { times, .. } => {
-            Ok(Lifetime::Times(times.unwrap_or(1)))
-        }
+        FaultKind::Status { times, .. }
+        | FaultKind::Failure { times, .. }
+        | FaultKind::AfterCommit { times, .. } => Ok(Lifetime::Times(times.unwrap_or(1))),
         FaultKind::StatusFor { duration_ms, .. } => {
             Ok(Lifetime::Until(now + Duration::from_millis(*duration_ms)))
         }
@@ -334,8 +427,6 @@ fn lifetime(kind: &FaultKind, now: Instant) -> Result<Lifetime, String> {
         FaultKind::Burst { .. } => Err("burst faults are not queued".into()),
     }
 }
-
-type Effect = (Option<Duration>, Option<FaultOutcome>);
 
 fn effect(kind: &FaultKind) -> Result<Effect, String> {
     match kind {
@@ -353,14 +444,25 @@ fn effect(kind: &FaultKind) -> Result<Effect, String> {
                 status: status_code(*status)?,
                 retry_after_secs: *retry_after_secs,
             };
-            Ok((None, Some(outcome)))
+            Ok(Effect::Answer(outcome))
         }
         FaultKind::Failure { failure_type, .. } => {
             let failure_type = failure_type.clone();
-            Ok((None, Some(FaultOutcome::Failure { failure_type })))
+            Ok(Effect::Answer(FaultOutcome::Failure { failure_type }))
         }
         FaultKind::Latency { latency_ms, .. } => {
-            Ok((Some(Duration::from_millis(*latency_ms)), None))
+            Ok(Effect::Latency(Duration::from_millis(*latency_ms)))
+        }
+        FaultKind::AfterCommit {
+            status, delay_ms, ..
+        } => {
+            if status.is_none() && delay_ms.is_none() {
+                return Err("an after_commit fault needs status or delay_ms".into());
+            }
+            Ok(Effect::AfterCommit(AfterCommit {
+                status: status.map(status_code).transpose()?,
+                delay: delay_ms.map(Duration::from_millis),
+            }))
         }
         FaultKind::Burst { .. } => Err("burst faults are not queued".into()),
     }

@@ -1,6 +1,10 @@
 //! The `/_sim/` control plane: queue and clear faults, expire Vault sessions, read and
 //! clear the request log, read and seed users, read call counts, health. These calls are
 //! never logged, faulted or rate-limited.
+//!
+//! Users: `GET /_sim/users` (every target, keyed by id), `GET /_sim/users/{target}` (one
+//! target's accounts as a list in id order — what tests search after a create),
+//! `GET|PUT /_sim/users/{target}/{id}`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -28,6 +32,7 @@ pub(crate) fn routes() -> Router<Simulator> {
         .route("/vault/expire-sessions", post(expire_sessions))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/users", get(all_users))
+        .route("/users/{target}", get(target_users))
         .route("/users/{target}/{id}", get(one_user).put(put_user))
         .route("/stats", get(stats))
 }
@@ -114,6 +119,22 @@ async fn all_users(State(sim): State<Simulator>) -> Json<Value> {
         "superoffice": keyed(&state.superoffice_users),
         "scim": keyed(&state.scim_users),
     }))
+}
+
+async fn target_users(State(sim): State<Simulator>, Path(target): Path<String>) -> Response {
+    let state = sim.lock();
+    let users: Vec<Value> = match target.as_str() {
+        "vault" => listed(&state.vault_users),
+        "sitevault" => listed(&state.sitevault_persons),
+        "superoffice" => listed(&state.superoffice_users),
+        "scim" => listed(&state.scim_users),
+        _ => return error(StatusCode::NOT_FOUND, format!("unknown target '{target}'")),
+    };
+    Json(Value::Array(users)).into_response()
+}
+
+fn listed<K>(map: &std::collections::BTreeMap<K, Record>) -> Vec<Value> {
+    map.values().cloned().map(Value::Object).collect()
 }
 
 async fn one_user(

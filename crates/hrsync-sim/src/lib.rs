@@ -1,10 +1,29 @@
 //! In-memory target simulator: one HTTP server that behaves like the parts of Veeva Vault,
 //! Veeva SiteVault, SuperOffice CRM and a SCIM 2.0 service provider that hrsync calls, plus a `/_sim/` control plane
 //! (fault injection, request log, user inspection). Integration tests and people trying
-//! hrsync locally point all three targets at it.
+//! hrsync locally point all targets at it.
 //!
-//! Behaviour follows `shared/reference/seeds/*`, `vault-facts.md` and
-//! `superoffice-facts.md`; each file of this module documents the part it simulates.
+//! Behaviour follows `shared/reference/seeds/*`, `vault-facts.md`, `superoffice-facts.md`
+//! and section 1 of `provisioning-facts.md` (account creation); each file of this module
+//! documents the part it simulates.
+//!
+//! # Layout
+//! - `api`: the one entry point for `/api/…` — buffer, classify (after the body is read,
+//!   so a `person__sys` query is SiteVault's), log, fault, dispatch, Vault headers.
+//! - `vault/`: auth and sessions (`mod`), Create Single User (`create`), retrieve and
+//!   update single user (`users`), update multiple users (`bulk`), Vault membership
+//!   (`membership`).
+//! - `vql`: `POST /api/{v}/query` lookups on `users` and `person__sys`.
+//! - `sitevault/`: Create User (`create`), Edit User (`edit`), the assignment checks both
+//!   share (`assignments`).
+//! - `superoffice/`: the User carrier, GET/PUT/PATCH (`user`), the AllUsers search
+//!   (`search`), MakeRetired (`retire`), persons (`person`), Default + POST User
+//!   (`create`), the Online restriction of the User agent (`mod`).
+//! - `scim/`: create (`create`), list and filters (`list`), PatchOp (`patch`).
+//! - `faults`: the fault queue, including `after_commit` (handle, then lose the answer).
+//! - `inspect`: the `/_sim/` control plane. `state`, `seed`, `reply`, `jsonpatch`: what
+//!   the handlers share.
+//! - `tests/`: end-to-end tests over HTTP, one file per target and per creation flow.
 
 mod api;
 mod faults;
@@ -17,6 +36,7 @@ mod sitevault;
 mod state;
 mod superoffice;
 mod vault;
+mod vql;
 
 #[cfg(test)]
 mod tests;
@@ -56,6 +76,13 @@ pub struct SimulatorConfig {
     pub scim_tokens: Vec<String>,
     /// Number of seeded users per target.
     pub seed_users: usize,
+    /// SuperOffice "Our companies": the contacts whose persons may become users
+    /// (`GET /User/Default` and `POST /User` refuse a person of any other contact).
+    pub superoffice_owner_contacts: Vec<i64>,
+    /// Whether the SuperOffice User agent is available. `false` is SuperOffice Online's
+    /// default for partner apps: creating users (`GET /User/Default`, `POST /User`) and
+    /// every `POST /Agents/User/*` answer 403; reading and patching users stay allowed.
+    pub superoffice_user_agent_allowed: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -72,6 +99,8 @@ impl Default for SimulatorConfig {
             superoffice_authorization: vec!["Basic aHJzeW5jOnNpbXVsYXRvci1wYXNzd29yZA==".to_owned()],
             scim_tokens: vec!["simulator-scim-token".to_owned()],
             seed_users: 1000,
+            superoffice_owner_contacts: vec![1],
+            superoffice_user_agent_allowed: true,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Deterministic seed data: user `i` (0-based) is the same person in all three targets —
 //! Vault user `25001 + i`, SiteVault person `V0B` + 12 digits of `1001 + i`, SuperOffice
-//! associate `981 + i` — with the same name and e-mail `user{25001+i}@verteo.example`.
+//! associate `981 + i` (its person `5001 + i`, registered on the owner company, contact
+//! 1) — with the same name and e-mail `user{25001+i}@verteo.example`.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,11 @@ use super::SimulatorConfig;
 
 pub(crate) const FIRST_VAULT_USER: u64 = 25001;
 pub(crate) const FIRST_ASSOCIATE: i64 = 981;
-const FIRST_PERSON_NUMBER: u64 = 1001;
+/// The SuperOffice person of the first seeded associate.
+pub(crate) const FIRST_SO_PERSON: i64 = 5001;
+/// The SuperOffice company ("Our companies") seeded persons are registered on.
+pub(crate) const OWNER_CONTACT: i64 = 1;
+pub(crate) const FIRST_PERSON_NUMBER: u64 = 1001;
 /// The organization every seeded SiteVault person belongs to.
 pub(crate) const SEED_ORG_ID: &str = "V42000000001001";
 
@@ -139,17 +144,17 @@ fn superoffice_user(id: i64, i: usize, p: &Person) -> Record {
         "Rank": i + 1,
         "Tooltip": full_name,
         "LicenseOwners": [license_owner()],
-        "Role": { "Id": 1, "Value": "User", "Tooltip": "Standard user role" },
-        "UserGroup": { "Value": "Sales", "Tooltip": "Sales", "Id": 2, "Rank": 2, "Deleted": false },
+        "Role": user_role(),
+        "UserGroup": user_group(),
         "OtherGroups": [],
         "Person": {
-            "PersonId": 5001 + i,
+            "PersonId": FIRST_SO_PERSON + i as i64,
             "Firstname": p.first,
             "Lastname": p.last,
             "Title": p.title,
             "Email": p.email,
             "FullName": full_name,
-            "ContactId": 2,
+            "ContactId": OWNER_CONTACT,
             "Retired": 0,
             "AssociateId": id,
         },
@@ -172,7 +177,40 @@ fn superoffice_user(id: i64, i: usize, p: &Person) -> Record {
     }))
 }
 
-fn license_owner() -> Value {
+/// SuperOffice persons `5001..5001+n`, the persons of the seeded associates.
+pub(crate) fn superoffice_persons(n: usize) -> BTreeMap<i64, Record> {
+    (0..n)
+        .map(|i| {
+            let id = FIRST_SO_PERSON + i as i64;
+            let p = person(i);
+            let entity = object(json!({
+                "PersonId": id,
+                "Firstname": p.first,
+                "MiddleName": "",
+                "Lastname": p.last,
+                "Title": p.title,
+                "FullName": format!("{} {}", p.first, p.last),
+                "Emails": [{ "Value": p.email, "StrippedValue": p.email, "Description": "" }],
+                "Contact": { "ContactId": OWNER_CONTACT, "Name": "Verteo" },
+                "Retired": false,
+            }));
+            (id, entity)
+        })
+        .collect()
+}
+
+/// The role seeded users have, and `GET /User/Default` proposes.
+pub(crate) fn user_role() -> Value {
+    json!({ "Id": 1, "Value": "User", "Tooltip": "Standard user role" })
+}
+
+/// The main user group seeded users have, and `GET /User/Default` proposes.
+pub(crate) fn user_group() -> Value {
+    json!({ "Value": "Sales", "Tooltip": "Sales", "Id": 2, "Rank": 2, "Deleted": false })
+}
+
+/// The licences seeded users have, and `GET /User/Default` proposes.
+pub(crate) fn license_owner() -> Value {
     json!({
         "Name": "SuperOffice",
         "Description": "SuperOffice CRM licenses",

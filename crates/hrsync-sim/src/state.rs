@@ -1,4 +1,5 @@
-//! Everything the simulator remembers between requests: the three user stores, Vault
+//! Everything the simulator remembers between requests: the user stores (and SuperOffice's
+//! persons, which its users are made from), Vault
 //! sessions, the Vault burst counters, the fault queue, the request log and call counts.
 //! Kept behind one mutex in `Simulator`; nothing here awaits.
 
@@ -21,6 +22,8 @@ pub(crate) struct State {
     pub vault_users: BTreeMap<u64, Record>,
     pub sitevault_persons: BTreeMap<String, Record>,
     pub superoffice_users: BTreeMap<i64, Record>,
+    /// SuperOffice `PersonEntity` records by `PersonId`.
+    pub superoffice_persons: BTreeMap<i64, Record>,
     pub scim_users: BTreeMap<String, Record>,
     pub sessions: HashMap<String, Instant>,
     pub burst: Burst,
@@ -36,6 +39,7 @@ impl State {
             vault_users: seed::vault_users(config),
             sitevault_persons: seed::sitevault_persons(config.seed_users),
             superoffice_users: seed::superoffice_users(config.seed_users),
+            superoffice_persons: seed::superoffice_persons(config.seed_users),
             scim_users: seed::scim_users(config.seed_users),
             sessions: HashMap::new(),
             burst: Burst::new(config.burst_limit, config.burst_window),

@@ -1,5 +1,8 @@
 //! [`SimClient`]: the typed client of the simulator's `/_sim` control plane — queue faults,
-//! read the request log, read and seed accounts, read call counters.
+//! read the request log, read, list, find and seed accounts, read call counters.
+//!
+//! Accounts a create call made have ids only the simulator chose, so tests find them by
+//! what they sent ([`SimClient::find_users`]) rather than by id.
 //!
 //! Faults are [`hrsync_sim::FaultSpec`] values, the very type the simulator deserialises,
 //! so a test cannot post a fault the simulator would not understand. The request log stays
@@ -120,6 +123,28 @@ impl SimClient {
         self.get(&format!("/_sim/users/{target}/{id}")).await
     }
 
+    /// Every account of `target` (`vault`, `sitevault`, `superoffice`, `scim`) as the
+    /// simulator holds it, in id order (`GET /_sim/users/{target}`).
+    pub async fn users(&self, target: &str) -> Vec<Value> {
+        match self.get(&format!("/_sim/users/{target}")).await {
+            Value::Array(users) => users,
+            other => panic!("no account list for {target}: {other}"),
+        }
+    }
+
+    /// The accounts of `target` whose top-level `field` equals `value`, ignoring case
+    /// (a number or boolean compares as its text), e.g.
+    /// `find_users("vault", "user_email__v", "ana@verteo.example")`,
+    /// `find_users("sitevault", "email", …)`, `find_users("superoffice", "UserName", …)`,
+    /// `find_users("scim", "userName", …)`.
+    pub async fn find_users(&self, target: &str, field: &str, value: &str) -> Vec<Value> {
+        self.users(target)
+            .await
+            .into_iter()
+            .filter(|user| field_equals(&user[field], value))
+            .collect()
+    }
+
     /// Replaces (or creates) one account.
     pub async fn seed(&self, target: &str, id: &str, record: Value) {
         let status = self
@@ -188,6 +213,17 @@ pub fn roomy_simulator() -> SimulatorConfig {
         burst_limit: 10_000_000,
         ..SimulatorConfig::default()
     }
+}
+
+/// Whether a field's value is `value` as text, ignoring case (null and objects never are).
+fn field_equals(field: &Value, value: &str) -> bool {
+    let text = match field {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return false,
+    };
+    text.to_lowercase() == value.to_lowercase()
 }
 
 /// Form pairs of a logged request.

@@ -43,6 +43,8 @@ impl TargetConfig for ScimConfig {
     const ACCOUNT: (&'static str, IdShape) = ("id", IdShape::Text);
     const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
     const PRIVILEGED_FIELDS: &'static [&'static str] = super::PRIVILEGED_FIELDS;
+    /// A new User takes the attributes a mapping may write.
+    const CREATE_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
 
     fn enabled(&self) -> bool {
         self.enabled

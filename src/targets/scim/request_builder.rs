@@ -6,6 +6,8 @@ use serde_json::{json, Map, Value};
 /// The SCIM media type (RFC 7644 §8.1), for bodies and `Accept`.
 pub const SCIM_JSON: &str = "application/scim+json";
 
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn user_path(account_id: &str) -> Result<String, TargetError> {
@@ -42,6 +44,21 @@ pub fn find_users(attribute: &str, value: &str) -> Result<PreparedRequest, Targe
         content_type: SCIM_JSON,
         body: String::new(),
     })
+}
+
+/// `POST /Users` (RFC 7644 §3.3): a User resource of the mapped attributes, dotted names
+/// (`name.givenName`) as sub-attributes.
+pub fn create_user(fields: &Map<String, Value>) -> PreparedRequest {
+    let mut body = json!({"schemas": [USER_SCHEMA]});
+    for (path, value) in fields {
+        crate::targets::set_dotted(&mut body, path, value.clone());
+    }
+    PreparedRequest {
+        method: http::Method::POST,
+        path: "/Users".into(),
+        content_type: SCIM_JSON,
+        body: body.to_string(),
+    }
 }
 
 /// `PATCH /Users/{id}` with a `PatchOp` of `operations` (RFC 7644 §3.5.2).
@@ -107,6 +124,21 @@ mod tests {
         assert!(
             patch_ops(&current, &same).0.is_empty(),
             "names are case-insensitive"
+        );
+    }
+
+    #[test]
+    fn a_created_user_nests_sub_attributes_under_the_core_schema() {
+        let fields =
+            json!({"userName": "ana", "name.givenName": "Ana", "name.familyName": "Silva"});
+        let request = create_user(fields.as_object().unwrap());
+        assert_eq!(request.method, http::Method::POST);
+        assert_eq!(request.path, "/Users");
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"schemas": [USER_SCHEMA], "userName": "ana",
+                   "name": {"givenName": "Ana", "familyName": "Silva"}})
         );
     }
 

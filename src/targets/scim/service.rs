@@ -1,12 +1,12 @@
 //! The SCIM client: bearer token, reads the user, PATCHes the attributes that differ.
 
-use super::request_builder::{find_users, get_user, patch_ops, patch_user, SCIM_JSON};
+use super::request_builder::{create_user, find_users, get_user, patch_ops, patch_user, SCIM_JSON};
 use super::ScimConfig;
 use crate::secret::Secret;
 use crate::targets::http_client::{self, Answer};
 use crate::targets::{
-    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetConfig, TargetError,
-    TargetKind,
+    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
+    TargetConfig, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use reqwest::{Client, StatusCode};
@@ -104,25 +104,53 @@ impl Target for ScimTarget {
         Ok(Applied::Changed(changed))
     }
 
-    /// By `userName`, then by e-mail (`emails.value`), the attributes SCIM keeps unique
-    /// or nearly so; several matches are an error, never a guess.
-    async fn lookup(
+    /// By `externalId` (the create block sets it to the HR employee id), then `userName`,
+    /// then e-mail (`emails.value`): the attributes SCIM keeps unique or nearly so.
+    async fn find_accounts(
         &self,
         hints: &LookupHints,
         event_id: &str,
-    ) -> Result<Option<String>, TargetError> {
-        let candidates = [
+    ) -> Result<Found, TargetError> {
+        let keys = [
+            ("externalId", &hints.federated_id),
             ("userName", &hints.username),
             ("emails.value", &hints.email),
         ];
-        for (attribute, value) in candidates {
+        for (key, value) in keys {
             let Some(value) = value else { continue };
-            let answer = self.send(find_users(attribute, value)?, event_id).await?;
-            if let Some(id) = single_match(json(&answer)?.get("Resources"), "id", attribute)? {
-                return Ok(Some(id));
+            let answer = self.send(find_users(key, value)?, event_id).await?;
+            let ids = ids_of(json(&answer)?.get("Resources"), "id");
+            if !ids.is_empty() {
+                return Ok(Found { key, ids });
             }
         }
-        Ok(None)
+        Ok(Found::default())
+    }
+
+    fn match_fields(&self) -> MatchFields {
+        MatchFields {
+            federated_id: Some("externalId"),
+            username: Some("userName"),
+            email: Some("emails"),
+        }
+    }
+
+    /// `POST /Users`; the created resource's `id` is the account.
+    async fn create(&self, creation: &Creation) -> Result<String, TargetError> {
+        let answer = self
+            .send(create_user(&creation.fields), &creation.event_id)
+            .await?;
+        let created = json(&answer)?;
+        let id = created
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TargetError::transient("bad_response", "created User has no id"))?;
+        crate::targets::id::path_segment("the created SCIM id", id)?;
+        Ok(id.to_string())
+    }
+
+    fn describe_create(&self, creation: &Creation) -> Result<Vec<PreparedRequest>, TargetError> {
+        Ok(vec![create_user(&creation.fields)])
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {

@@ -7,7 +7,7 @@
 mod request_builder;
 mod service;
 
-pub use request_builder::{changed_body, edit_person};
+pub use request_builder::{answered_person_id, changed_body, create_person, edit_person};
 pub use service::SiteVaultTarget;
 
 /// A SiteVault is a Vault with the SiteVault application: the same connection settings.
@@ -21,6 +21,7 @@ impl crate::targets::TargetConfig for SiteVaultConfig {
         ("person_id", crate::event::IdShape::Text);
     const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = DEFAULT_ALLOWED_FIELDS;
     const PRIVILEGED_FIELDS: &'static [&'static str] = PRIVILEGED_FIELDS;
+    const CREATE_FIELDS: &'static [&'static str] = CREATE_FIELDS;
 
     fn enabled(&self) -> bool {
         self.0.enabled
@@ -40,6 +41,21 @@ impl crate::targets::TargetConfig for SiteVaultConfig {
 
 /// Top-level body fields of Edit User a mapping may write.
 pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &["is_investigator", "assignments", "username"];
+
+/// Create User body fields (dotted into `user`), provisioning-facts.md §1b; study
+/// assignments go inside `assignments`, as Edit User reads them.
+pub const CREATE_FIELDS: &[&str] = &[
+    "user.email",
+    "user.username",
+    "user.first_name",
+    "user.last_name",
+    "user.security_policy_id",
+    "user.person_type",
+    "user.language",
+    "is_investigator",
+    "federated_id",
+    "assignments",
+];
 
 /// SiteVault grants rights through role ids inside `assignments`, which the allow-list
 /// cannot see field by field; none of its top-level fields is privileged on its own.

@@ -22,6 +22,36 @@ fn person_path(api_version: &str, change: &Change) -> Result<String, TargetError
     ))
 }
 
+/// `POST …/useradmin/persons` (Create User): a JSON array of the one person, the create
+/// block's dotted fields (`user.email`) nested.
+pub fn create_person(api_version: &str, fields: &Map<String, Value>) -> PreparedRequest {
+    let mut person = Value::Object(Map::new());
+    for (path, value) in fields {
+        let value = if path == "assignments" {
+            assignments_as_sent(value)
+        } else {
+            value.clone()
+        };
+        crate::targets::set_dotted(&mut person, path, value);
+    }
+    PreparedRequest {
+        method: http::Method::POST,
+        path: format!("/api/{api_version}/app/sitevault/useradmin/persons"),
+        content_type: "application/json",
+        body: json!([person]).to_string(),
+    }
+}
+
+/// The `person_id` of a Create (array) or Edit (object) User answer's `data.response`.
+pub fn answered_person_id(answer: &Value) -> Option<&str> {
+    let response = answer.pointer("/data/response")?;
+    let first = match response {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    first.get("person_id").and_then(Value::as_str)
+}
+
 /// `PUT …/persons/{personId}` with `body`.
 pub fn edit_person(
     api_version: &str,
@@ -67,6 +97,20 @@ pub fn changed_body(
         }
     }
     (!changed.is_empty()).then_some((body, changed))
+}
+
+/// Assignments as sent on create: every block without an empty `addons` list.
+fn assignments_as_sent(assignments: &Value) -> Value {
+    let mut assignments = assignments.clone();
+    if let Some(org) = assignments.get_mut("org_assignment") {
+        *org = as_sent(org);
+    }
+    if let Some(Value::Array(sites)) = assignments.get_mut("site_assignments") {
+        for site in sites {
+            *site = as_sent(site);
+        }
+    }
+    assignments
 }
 
 /// A block as sent: without an empty `addons` list.
@@ -174,6 +218,23 @@ mod tests {
             {"site_usn": "US-1", "system_role_id": "study_team__v", "addons": ["site_budgets__v"]},
             {"site_usn": "US-2", "system_role_id": "study_team__v"}
         ]}}))
+    }
+
+    #[test]
+    fn a_new_person_is_an_array_of_one_with_nested_user_fields() {
+        let fields = mapped(json!({"user.email": "a@b", "user.username": "a@b",
+                                   "is_investigator": false}));
+        let request = create_person("v25.2", &fields);
+        assert_eq!(request.path, "/api/v25.2/app/sitevault/useradmin/persons");
+        let body: Value = serde_json::from_str(&request.body).unwrap();
+        assert_eq!(
+            body,
+            json!([{"user": {"email": "a@b", "username": "a@b"}, "is_investigator": false}])
+        );
+        let created = json!({"data": {"response": [{"person_id": "V0B000000009001"}]}});
+        assert_eq!(answered_person_id(&created), Some("V0B000000009001"));
+        let edited = json!({"data": {"response": {"person_id": "V0B000000009002"}}});
+        assert_eq!(answered_person_id(&edited), Some("V0B000000009002"));
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct SuperOfficeConfig {
     /// TLS: a private CA to trust, a client certificate for mutual TLS.
     #[serde(default)]
     pub tls: crate::tls::TlsConfig,
+    /// The owner company ("Our companies") new users' persons are created under; needed
+    /// only when `[mapping.superoffice.create]` is set. SuperOffice requires a user's
+    /// person to belong to one.
+    #[serde(default)]
+    pub owner_contact_id: Option<i64>,
 }
 
 /// How SuperOffice leavers are retired.
@@ -98,6 +103,7 @@ impl crate::targets::TargetConfig for SuperOfficeConfig {
         ("associate_id", crate::event::IdShape::Numeric);
     const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
     const PRIVILEGED_FIELDS: &'static [&'static str] = super::PRIVILEGED_FIELDS;
+    const CREATE_FIELDS: &'static [&'static str] = super::CREATE_FIELDS;
 
     fn enabled(&self) -> bool {
         self.enabled

@@ -9,6 +9,7 @@
 //! removes their licences; a joiner for a retired user (a rehire) is un-retired first.
 
 mod config;
+mod create;
 mod request_builder;
 mod service;
 
@@ -32,6 +33,22 @@ pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &[
     "Person.Title",
     "Person.Email",
     "IsPersonRetired",
+];
+
+/// Fields a `create` block may set: the person's (`Person.*`, sent to `POST Person`) and
+/// the user carrier's; `Role` and licences are privileged.
+pub const CREATE_FIELDS: &[&str] = &[
+    "Name",
+    "UserName",
+    "NickName",
+    "Tooltip",
+    "UserGroup",
+    "OtherGroups",
+    "Person.Firstname",
+    "Person.Lastname",
+    "Person.MiddleName",
+    "Person.Title",
+    "Person.Email",
 ];
 
 /// Fields that grant rights in SuperOffice.

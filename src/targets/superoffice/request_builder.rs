@@ -82,6 +82,53 @@ pub fn find_users(column: &str, value: &str) -> Result<PreparedRequest, TargetEr
     })
 }
 
+/// `POST /api/v1/Person`: the person a new user needs, under the owner company
+/// `contact_id`, from the create block's `Person.*` fields (`Person.Email` becomes the
+/// first of `Emails`).
+pub fn create_person(fields: &Map<String, Value>, contact_id: i64) -> PreparedRequest {
+    let mut person = json!({"Contact": {"ContactId": contact_id}});
+    for (path, value) in fields {
+        match path.strip_prefix("Person.") {
+            Some("Email") => person["Emails"] = json!([{"Value": value}]),
+            Some(field) => crate::targets::set_dotted(&mut person, field, value.clone()),
+            None => {}
+        }
+    }
+    PreparedRequest {
+        method: http::Method::POST,
+        path: "/api/v1/Person".into(),
+        content_type: "application/json",
+        body: person.to_string(),
+    }
+}
+
+/// `GET /api/v1/User/Default?userType=InternalAssociate&personId=N`: SuperOffice's
+/// pre-filled user carrier for the person.
+pub fn default_user(person_id: i64) -> PreparedRequest {
+    PreparedRequest {
+        method: http::Method::GET,
+        path: format!("/api/v1/User/Default?userType=InternalAssociate&personId={person_id}"),
+        content_type: "application/json",
+        body: String::new(),
+    }
+}
+
+/// `POST /api/v1/User` (SaveUser): the default carrier with the create block's user fields
+/// (everything but `Person.*`, which went into the person) set on it.
+pub fn save_user(mut carrier: Value, fields: &Map<String, Value>) -> PreparedRequest {
+    for (path, value) in fields {
+        if !path.starts_with("Person.") {
+            crate::targets::set_dotted(&mut carrier, path, value.clone());
+        }
+    }
+    PreparedRequest {
+        method: http::Method::POST,
+        path: "/api/v1/User".into(),
+        content_type: "application/json",
+        body: carrier.to_string(),
+    }
+}
+
 /// `PATCH /api/v1/User/{id}` with a JSON Patch document.
 pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {
@@ -186,6 +233,35 @@ mod tests {
                 json!({"op": "test", "path": "/Person", "value": null}),
                 json!({"op": "replace", "path": "/Person", "value": {"Email": "a@b.example"}}),
             ]
+        );
+    }
+
+    #[test]
+    fn a_new_user_is_a_person_under_the_owner_company_then_the_filled_default_carrier() {
+        let mapped = fields(json!({
+            "Person.Firstname": "Ana", "Person.Lastname": "Silva",
+            "Person.Email": "ana@verteo.example", "UserName": "ana", "Name": "ASI",
+            "UserGroup": {"Id": 3}
+        }));
+        let person: Value = serde_json::from_str(&create_person(&mapped, 7).body).unwrap();
+        assert_eq!(
+            person,
+            json!({"Contact": {"ContactId": 7}, "Firstname": "Ana", "Lastname": "Silva",
+                   "Emails": [{"Value": "ana@verteo.example"}]})
+        );
+        assert_eq!(
+            default_user(42).path,
+            "/api/v1/User/Default?userType=InternalAssociate&personId=42"
+        );
+        let carrier = json!({"AssociateId": 0, "UserName": "", "Person": {"PersonId": 42}});
+        let saved: Value = serde_json::from_str(&save_user(carrier, &mapped).body).unwrap();
+        assert_eq!(saved["UserName"], "ana");
+        assert_eq!(saved["Name"], "ASI");
+        assert_eq!(saved["UserGroup"], json!({"Id": 3}));
+        assert_eq!(
+            saved["Person"],
+            json!({"PersonId": 42}),
+            "the person is not rewritten"
         );
     }
 

@@ -10,7 +10,8 @@ use crate::event::Action;
 use crate::secret::Secret;
 use crate::targets::http_client::{self, Answer};
 use crate::targets::{
-    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
+    TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -41,7 +42,16 @@ pub struct SuperOfficeTarget {
     http: Client,
     limiter: DefaultDirectRateLimiter,
     leaver: LeaverMode,
-    login_cooldown: Duration,
+    pub(super) owner_contact_id: Option<i64>,
+    /// Persons created for a new user whose save has not succeeded yet, by employee: a
+    /// retry reuses the person instead of creating another. (Only in memory: after a
+    /// crash between the two calls, the person stays without a user — no access, no
+    /// licence — for reconciliation to report.)
+    pub(super) pending_persons: Mutex<std::collections::HashMap<String, i64>>,
+    /// Since when SuperOffice refuses the User agent: for `login_cooldown` no further
+    /// person is created for a user that could not be saved, and `/readyz` says why.
+    pub(super) user_agent_refused: Mutex<Option<Instant>>,
+    pub(super) login_cooldown: Duration,
     /// Since when and why calls are suspended after the credentials were rejected.
     suspended: Mutex<Option<(Instant, String)>>,
 }
@@ -60,6 +70,9 @@ impl SuperOfficeTarget {
             http: http_client::client(config.timeout, &config.tls, "targets.superoffice.tls")?,
             limiter: RateLimiter::direct(call_quota(per_second)),
             leaver: config.leaver,
+            owner_contact_id: config.owner_contact_id,
+            pending_persons: Mutex::default(),
+            user_agent_refused: Mutex::default(),
             login_cooldown: config.login_cooldown,
             suspended: Mutex::new(None),
         })
@@ -87,7 +100,20 @@ impl SuperOfficeTarget {
     }
 
     /// Sends one call; the event id goes along as `X-Correlation-Id` for tracing.
-    async fn send(&self, request: PreparedRequest, event_id: &str) -> Result<Answer, TargetError> {
+    pub(super) async fn send(
+        &self,
+        request: PreparedRequest,
+        event_id: &str,
+    ) -> Result<Answer, TargetError> {
+        let answer = self.transmit(request, event_id).await?;
+        self.credentials_accepted(answer)
+    }
+
+    pub(super) async fn transmit(
+        &self,
+        request: PreparedRequest,
+        event_id: &str,
+    ) -> Result<Answer, TargetError> {
         if let Some(why) = self.suspension() {
             return Err(TargetError::config("calls_suspended", why));
         }
@@ -109,7 +135,12 @@ impl SuperOfficeTarget {
                 .header("Content-Type", request.content_type)
                 .body(request.body);
         }
-        let answer = http_client::send(builder).await?;
+        http_client::send(builder).await
+    }
+
+    /// 401, 403 and 421 mean the credentials or the tenant are wrong: calls are suspended
+    /// for the cooldown (a retry loop would lock the integration user out).
+    pub(super) fn credentials_accepted(&self, answer: Answer) -> Result<Answer, TargetError> {
         if matches!(answer.status.as_u16(), 401 | 403 | 421) {
             let why = format!(
                 "SuperOffice answered HTTP {} ({}): check targets.superoffice.auth, app_token and base_url",
@@ -127,8 +158,9 @@ impl SuperOfficeTarget {
 
     /// Retires or un-retires through the MakeRetired agent.
     async fn set_retired(&self, change: &Change, retired: bool) -> Result<(), TargetError> {
+        // MakeRetired is a User-agent call: SuperOffice Online may refuse it to apps.
         let answer = self
-            .send(make_retired(&change.account_id, retired)?, &change.event_id)
+            .send_to_user_agent(make_retired(&change.account_id, retired)?, &change.event_id)
             .await?;
         if answer.status.is_success() {
             Ok(())
@@ -214,13 +246,12 @@ impl Target for SuperOfficeTarget {
     }
 
     /// By user name (`GET /api/v1/User/{userName}`), then by e-mail through the documented
-    /// search over the AllUsers archive (`$filter=personEmail eq '…'`). Several users with
-    /// the e-mail is an error, never a guess.
-    async fn lookup(
+    /// search over the AllUsers archive (`$filter=personEmail eq '…'`).
+    async fn find_accounts(
         &self,
         hints: &LookupHints,
         event_id: &str,
-    ) -> Result<Option<String>, TargetError> {
+    ) -> Result<Found, TargetError> {
         if let Some(name) = &hints.username {
             let answer = self.send(get_user_by_name(name)?, event_id).await?;
             if answer.status.is_success() {
@@ -228,14 +259,17 @@ impl Target for SuperOfficeTarget {
                     TargetError::transient("bad_response", format!("User is not JSON: {e}"))
                 })?;
                 if let Some(id) = user.get("AssociateId").and_then(Value::as_i64) {
-                    return Ok(Some(id.to_string()));
+                    return Ok(Found {
+                        key: "UserName",
+                        ids: vec![id.to_string()],
+                    });
                 }
             } else if answer.status != StatusCode::NOT_FOUND {
                 return Err(answer.status_error());
             }
         }
         let Some(email) = &hints.email else {
-            return Ok(None);
+            return Ok(Found::default());
         };
         let answer = self
             .send(find_users("personEmail", email)?, event_id)
@@ -246,11 +280,30 @@ impl Target for SuperOfficeTarget {
         let found: Value = serde_json::from_str(&answer.body).map_err(|e| {
             TargetError::transient("bad_response", format!("User search is not JSON: {e}"))
         })?;
-        single_match(found.get("value"), "associateDbId", "personEmail")
+        Ok(Found {
+            key: "personEmail",
+            ids: ids_of(found.get("value"), "associateDbId"),
+        })
+    }
+
+    fn match_fields(&self) -> MatchFields {
+        MatchFields {
+            federated_id: None,
+            username: Some("UserName"),
+            email: Some("Person.Email"),
+        }
+    }
+
+    async fn create(&self, creation: &Creation) -> Result<String, TargetError> {
+        self.create_user(creation).await
     }
 
     fn config_problem(&self) -> Option<String> {
-        self.suspension()
+        self.suspension().or_else(|| self.user_agent_problem())
+    }
+
+    fn describe_create(&self, creation: &Creation) -> Result<Vec<PreparedRequest>, TargetError> {
+        Ok(self.describe_creation(creation))
     }
 
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {

@@ -90,6 +90,7 @@ impl crate::targets::TargetConfig for VaultConfig {
     const ACCOUNT: (&'static str, IdShape) = ("user_id", IdShape::Numeric);
     const DEFAULT_ALLOWED_FIELDS: &'static [&'static str] = super::DEFAULT_ALLOWED_FIELDS;
     const PRIVILEGED_FIELDS: &'static [&'static str] = super::PRIVILEGED_FIELDS;
+    const CREATE_FIELDS: &'static [&'static str] = super::CREATE_FIELDS;
 
     fn enabled(&self) -> bool {
         self.enabled

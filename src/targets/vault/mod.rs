@@ -14,7 +14,7 @@ mod service;
 
 pub use config::{BulkConfig, VaultConfig};
 pub use request_builder::{
-    changed_fields, form_value, retrieve_user, update_membership, update_user,
+    changed_fields, find_records, form_value, retrieve_user, update_membership, update_user,
 };
 pub use service::VaultTarget;
 
@@ -36,6 +36,26 @@ pub const DEFAULT_ALLOWED_FIELDS: &[&str] = &[
     "federated_id__v",
     "active__v",
     "domain_active__v",
+];
+
+/// Fields Create Single User takes (its required eight among them) besides the privileged
+/// `security_policy_id__v`, `security_profile__v` and `license_type__v`; not
+/// `domain_active__v`/`active__v`, which Vault sets on create.
+pub const CREATE_FIELDS: &[&str] = &[
+    "user_name__v",
+    "user_first_name__v",
+    "user_last_name__v",
+    "user_email__v",
+    "user_timezone__v",
+    "user_locale__v",
+    "user_language__v",
+    "user_title__v",
+    "alias__v",
+    "company__v",
+    "office_phone__v",
+    "mobile_phone__v",
+    "site__v",
+    "federated_id__v",
 ];
 
 /// Fields that grant rights in Vault; only written when named in `privileged_fields`.

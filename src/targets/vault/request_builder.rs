@@ -39,6 +39,26 @@ pub fn update_user(
     })
 }
 
+/// `POST /api/{version}/objects/users` (Create Single User, form-encoded): a new user in
+/// the domain with a membership of the Vault the session is for.
+pub fn create_user(
+    api_version: &str,
+    fields: &Map<String, Value>,
+) -> Result<PreparedRequest, TargetError> {
+    let pairs = fields
+        .iter()
+        .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
+        .collect::<Result<Vec<_>, TargetError>>()?;
+    let body = serde_urlencoded::to_string(&pairs)
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::POST,
+        path: format!("/api/{api_version}/objects/users"),
+        content_type: FORM,
+        body,
+    })
+}
+
 /// `POST /api/{version}/query` finding a user id by `field` (VQL, the value quoted with
 /// `'` escaped so it stays one literal).
 pub fn find_user(
@@ -46,8 +66,25 @@ pub fn find_user(
     field: &str,
     value: &str,
 ) -> Result<PreparedRequest, TargetError> {
+    find_records(api_version, "users", field, value)
+}
+
+/// `POST /api/{version}/query`: `SELECT id FROM {object} WHERE {field} = '{value}'`, the
+/// value one VQL literal (`'` and `\` escaped).
+pub fn find_records(
+    api_version: &str,
+    object: &str,
+    field: &str,
+    value: &str,
+) -> Result<PreparedRequest, TargetError> {
+    if value.chars().any(char::is_control) {
+        return Err(TargetError::permanent(
+            "invalid_id",
+            format!("{field}: control characters cannot be searched for"),
+        ));
+    }
     let literal = value.replace('\\', "\\\\").replace('\'', "\\'");
-    let q = format!("SELECT id FROM users WHERE {field} = '{literal}'");
+    let q = format!("SELECT id FROM {object} WHERE {field} = '{literal}'");
     let body = serde_urlencoded::to_string([("q", q)])
         .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
     Ok(PreparedRequest {

@@ -3,14 +3,15 @@
 
 use super::bulk::Batcher;
 use super::request_builder::{
-    changed_fields, find_user, retrieve_user, update_membership, update_user,
+    changed_fields, create_user, find_user, retrieve_user, update_membership, update_user,
 };
 use super::{VaultConfig, MEMBERSHIP_PREFIX};
 use crate::event::Action;
 use crate::secret::Secret;
 use crate::targets::veeva_session::VeevaSession;
 use crate::targets::{
-    single_match, Applied, Change, LookupHints, PreparedRequest, Target, TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
+    TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -154,27 +155,60 @@ impl Target for VaultTarget {
         self.session.config_problem()
     }
 
-    /// By `federated_id__v`, then `user_name__v`: the fields Vault keeps unique.
-    async fn lookup(
+    /// By `federated_id__v` (the create block sets it to the HR employee id), then
+    /// `user_name__v`: the fields Vault keeps unique, through VQL.
+    async fn find_accounts(
         &self,
         hints: &LookupHints,
         event_id: &str,
-    ) -> Result<Option<String>, TargetError> {
-        let candidates = [
+    ) -> Result<Found, TargetError> {
+        let keys = [
             ("federated_id__v", &hints.federated_id),
             ("user_name__v", &hints.username),
         ];
-        for (field, value) in candidates {
+        for (key, value) in keys {
             let Some(value) = value else { continue };
             let answer = self
                 .session
-                .send(find_user(self.api_version(), field, value)?, event_id)
+                .send(find_user(self.api_version(), key, value)?, event_id)
                 .await?;
-            if let Some(id) = single_match(answer.get("data"), "id", field)? {
-                return Ok(Some(id));
+            let ids = ids_of(answer.get("data"), "id");
+            if !ids.is_empty() {
+                return Ok(Found { key, ids });
             }
         }
-        Ok(None)
+        Ok(Found::default())
+    }
+
+    fn match_fields(&self) -> MatchFields {
+        MatchFields {
+            federated_id: Some("federated_id__v"),
+            username: Some("user_name__v"),
+            email: None,
+        }
+    }
+
+    /// Create Single User (the legacy Users API the seeds document; see the README for
+    /// why not `user__sys`); the answer's `id` is the new user.
+    async fn create(&self, creation: &Creation) -> Result<String, TargetError> {
+        let request = create_user(self.api_version(), &creation.fields)?;
+        let answer = self.session.send(request, &creation.event_id).await?;
+        let id = match answer.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            Some(Value::Number(id)) => id.to_string(),
+            _ => {
+                return Err(TargetError::transient(
+                    "bad_response",
+                    "create user: no id in the answer",
+                ))
+            }
+        };
+        crate::targets::id::numeric("the created Vault user id", &id)?;
+        Ok(id)
+    }
+
+    fn describe_create(&self, creation: &Creation) -> Result<Vec<PreparedRequest>, TargetError> {
+        Ok(vec![create_user(self.api_version(), &creation.fields)?])
     }
 
     fn rate_limit_remaining(&self) -> Option<i64> {
