@@ -257,3 +257,64 @@ async fn the_simulated_scim_endpoint_refuses_what_rfc_7644_does_not_allow() {
     assert_eq!(body["Resources"][0]["id"], "u25002");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_joiner_no_scim_user_matches_is_created_with_post_users_once() {
+    let h = Harness::builder().config(with_scim).start().await;
+    let mut joiner = joiner();
+    joiner["subject"] = json!("E777001");
+    joiner["data"]["employee_id"] = json!("E777001");
+    joiner["data"]["person"]["username"] = json!("zoe.new@verteo.example");
+    joiner["data"]["person"]["email"] = json!("zoe.new@verteo.example");
+    joiner["data"]["person"]["first_name"] = json!("Zoe");
+    joiner["data"]["accounts"]
+        .as_object_mut()
+        .unwrap()
+        .remove("scim");
+    // The first POST is committed and answered 502: the retry must find, not repeat it.
+    h.sim
+        .fault(
+            Fault::after_commit_status(FaultTarget::Scim, 502)
+                .method("POST")
+                .path("/Users"),
+        )
+        .await;
+    h.publish(&joiner).await;
+    h.wait_metric(
+        "hrsync_accounts_created_total",
+        r#"target="scim""#,
+        1.0,
+        WAIT,
+    )
+    .await;
+    h.wait_idle().await;
+    let posts = h.sim.writes("scim", "POST").await;
+    assert_eq!(posts.len(), 1, "one POST /Users");
+    let body = body_json(&posts[0]);
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+    assert_eq!(body["externalId"], "E777001");
+    assert_eq!(body["name"]["givenName"], "Zoe");
+    let users = h
+        .sim
+        .find_users("scim", "userName", "zoe.new@verteo.example")
+        .await;
+    assert_eq!(users.len(), 1);
+    // The search before the create was by externalId, the HR employee id.
+    let searches: Vec<String> = h
+        .sim
+        .requests("scim")
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["query"].is_string())
+        .map(|r| r["query"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        searches[0].contains("externalId"),
+        "first search: {searches:?}"
+    );
+    assert!(h.dead_letters_now().await.is_empty());
+    h.stop().await;
+}
