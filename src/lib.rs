@@ -31,6 +31,7 @@
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
 //!   `/metrics`, `/healthz`, `/readyz` endpoints.
 //! - [`ops`]: the operator commands (held messages today).
+//! - [`reconcile`]: an HR snapshot against every account of every target, read only.
 //! - `simulator` (the `hrsync-sim` crate, in-process behind the default `simulator`
 //!   feature): a stand-in for the target APIs, faithful to their documents, for tests and
 //!   local trials. The integration tests and the benchmark share `crates/hrsync-testkit`.
@@ -43,6 +44,7 @@ pub mod http;
 pub mod mapping;
 pub mod metrics;
 pub mod ops;
+pub mod reconcile;
 pub mod secret;
 #[cfg(feature = "simulator")]
 pub use hrsync_sim as simulator;

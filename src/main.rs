@@ -64,11 +64,32 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
-    /// Deprovisioning held back by the mass-deprovision guard.
+    /// Compare an HR snapshot with every account of every target and report drift
+    /// (read only). Exit 0 in sync, 1 drift found, 2 error.
+    Reconcile {
+        /// Current HR records: JSON lines (one event `data` a line) or CSV (`.csv`).
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// Output: a table for people, or JSON / CSV for scripts.
+        #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Table)]
+        output: ReportFormat,
+        /// Exit 0 when drift is found (scheduled runs: drift is reported through the
+        /// worker's metrics and alerts, and the Job should fail only on errors).
+        #[arg(long)]
+        exit_zero_on_drift: bool,
+    },
+    /// Operations held back by the mass-deprovision guard or the creation guard.
     Staged {
         #[command(subcommand)]
         command: StagedCommand,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -183,7 +204,39 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: ScheduleCommand::List(selection),
         } => list_held(&cli.config, HeldKind::Scheduled, &selection).await,
         Command::Staged { command } => staged(&cli.config, command).await,
+        Command::Reconcile {
+            snapshot,
+            output,
+            exit_zero_on_drift,
+        } => reconcile(&cli.config, snapshot, output, exit_zero_on_drift).await,
     }
+}
+
+/// Exits 1 when drift was found (0 in sync); errors exit 2 through `main`.
+async fn reconcile(
+    path: &std::path::Path,
+    snapshot: PathBuf,
+    output: ReportFormat,
+    exit_zero_on_drift: bool,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let config = load(path)?;
+    let options = hrsync::reconcile::Options {
+        snapshot,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = hrsync::reconcile::run(&config, &options).await?;
+    let text = match output {
+        ReportFormat::Table => hrsync::reconcile::report::table(&report),
+        ReportFormat::Json => hrsync::reconcile::report::json(&report) + "\n",
+        ReportFormat::Csv => hrsync::reconcile::report::csv(&report)?,
+    };
+    print!("{text}");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    if report.found_drift() && !exit_zero_on_drift {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn dry_run(path: &std::path::Path, event: &std::path::Path) -> anyhow::Result<()> {

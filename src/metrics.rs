@@ -55,6 +55,12 @@ pub struct Metrics {
     pub account_matches: IntCounterVec,
     /// Accounts hrsync created, by `target`.
     pub accounts_created: IntCounterVec,
+    /// The last successful `hrsync reconcile`, from the store: people × target by
+    /// `status` (and `orphan` accounts).
+    pub reconcile_accounts: IntGaugeVec,
+    /// When the oldest of the targets' last successful reconciliations finished (Unix
+    /// seconds; 0 if none ran).
+    pub reconcile_last_success: IntGauge,
     /// State-store operations that failed, by `op` (`read`, `record`, `gate`). Each one
     /// made an event wait for the store (or hold its record until it could be written).
     pub store_errors: IntCounterVec,
@@ -236,8 +242,23 @@ impl Metrics {
             &["target"],
         )
         .expect("valid metric");
+        let reconcile_accounts = IntGaugeVec::new(
+            Opts::new(
+                "hrsync_reconcile_accounts",
+                "The last successful reconciliation: people x target by status, and orphan accounts",
+            ),
+            &["target", "status"],
+        )
+        .expect("valid metric");
+        let reconcile_last_success = IntGauge::new(
+            "hrsync_reconcile_last_success_timestamp_seconds",
+            "When the oldest of the targets' last successful reconciliations finished (0 if none ran)",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reconcile_accounts.clone()),
+            Box::new(reconcile_last_success.clone()),
             Box::new(account_matches.clone()),
             Box::new(accounts_created.clone()),
             Box::new(store_errors.clone()),
@@ -289,6 +310,8 @@ impl Metrics {
             unlinked,
             account_matches,
             accounts_created,
+            reconcile_accounts,
+            reconcile_last_success,
             store_errors,
             store_recording,
             broker_config_problem,

@@ -189,13 +189,31 @@ fn metric_names(text: &str, prefix: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_metric_in_the_dashboard_and_alert_rules_is_exported_by_a_running_worker() {
-    let h = Harness::start().await;
-    // Something of everything: a retry, a dead letter, an applied change.
+    let h = Harness::builder()
+        .config(|c| c.schedule.poll_interval = std::time::Duration::from_millis(100))
+        .start()
+        .await;
+    // Something of everything: a retry, a dead letter, an applied change, a reconciliation.
     h.sim.fault(Fault::status(FaultTarget::Vault, 503)).await;
     h.publish(&mover()).await;
     h.publish_raw("hr.employee.mover", b"not json", Default::default())
         .await;
     h.wait_idle().await;
+    let snapshot = std::env::temp_dir().join(format!("{}-snapshot.jsonl", h.unique));
+    let person = mover()["data"].clone();
+    std::fs::write(&snapshot, person.to_string()).unwrap();
+    let options = hrsync::reconcile::Options {
+        snapshot,
+        progress: false,
+    };
+    hrsync::reconcile::run(&h.config, &options).await.unwrap();
+    h.wait_metric(
+        "hrsync_reconcile_accounts",
+        r#"status="in_sync",target="vault""#,
+        1.0,
+        WAIT,
+    )
+    .await;
     let scraped: BTreeSet<String> = h
         .metrics_text()
         .await

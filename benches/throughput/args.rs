@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Scenarios to run, e.g. 1,2,3 (3 needs 2).
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3, 4, 5, 6])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3, 4, 5, 6, 7])]
     only: Vec<u32>,
     /// (1) Messages published then consumed [20000].
     #[arg(long)]
@@ -80,6 +80,9 @@ struct Cli {
     /// (6) Simulator latency on every request, ms.
     #[arg(long, default_value_t = 100)]
     latency_ms: u64,
+    /// (7) People in the reconciliation snapshot, and accounts per target [2000].
+    #[arg(long)]
+    recon_people: Option<usize>,
     /// Give up on a scenario after this many seconds [300].
     #[arg(long)]
     scenario_timeout: Option<f64>,
@@ -125,6 +128,7 @@ pub struct Args {
     pub lat_employees: usize,
     pub lat_concurrency: usize,
     pub latency_ms: u64,
+    pub recon_people: usize,
     pub scenario_timeout: Duration,
     pub log_level: String,
     pub perf: Option<PathBuf>,
@@ -162,6 +166,7 @@ impl Args {
             lat_employees: size(cli.lat_employees, 500, 100),
             lat_concurrency: cli.lat_concurrency,
             latency_ms: cli.latency_ms,
+            recon_people: size(cli.recon_people, 2_000, 500),
             scenario_timeout: Duration::from_secs_f64(cli.scenario_timeout.unwrap_or(if quick {
                 120.0
             } else {

@@ -14,12 +14,15 @@
 //! 4. `vault_calls` — Vault API calls for a backlog of movers, bulk mode and not.
 //! 5. `rss` — worker RSS while a large backlog waits in the queue.
 //! 6. `latency` — events/s with latency on every request against the ideal.
+//! 7. `reconcile` — an N-person snapshot against N accounts in three targets: wall time,
+//!    calls per target.
 
 mod args;
 mod end_to_end;
 mod latency;
 mod machine;
 mod raw_ceiling;
+mod reconcile;
 mod report;
 mod rss;
 mod scenario;
@@ -77,6 +80,9 @@ async fn main() {
     }
     if args.runs(6) {
         latency::run(&args, &mut report).await;
+    }
+    if args.runs(7) {
+        reconcile::run(&args, &mut report).await;
     }
     println!();
     report.table.print();

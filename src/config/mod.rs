@@ -47,6 +47,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub guard: GuardConfig,
+    #[serde(default)]
+    pub reconcile: crate::reconcile::ReconcileConfig,
     /// One section per target, each read and checked by its own plugin
     /// (`targets::registry`).
     #[schemars(schema_with = "registry::config_schema")]
@@ -150,6 +152,7 @@ impl Config {
         self.retry.validate(&mut errors);
         self.schedule.validate(&mut errors);
         self.guard.validate(&mut errors);
+        self.reconcile.validate(&mut errors);
         self.store.validate(&mut errors);
         registry::check(&self.targets, &mut errors);
         if let Err(mapping_errors) = crate::mapping::Mapper::new(&self.mapping) {

@@ -103,4 +103,16 @@ async fn update_gauges(store: &Store, metrics: &Metrics) {
             .deprovision_guard_tripped
             .set(i64::from(leavers > 0));
     }
+    if let Ok(runs) = store.last_reconciles().await {
+        for run in &runs {
+            for (status, n) in &run.counts {
+                metrics
+                    .reconcile_accounts
+                    .with_label_values(&[&run.target, status])
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+        }
+        let oldest = runs.iter().map(|r| r.finished_at.unix_timestamp()).min();
+        metrics.reconcile_last_success.set(oldest.unwrap_or(0));
+    }
 }

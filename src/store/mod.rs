@@ -53,6 +53,7 @@ mod guard;
 pub mod health;
 mod held;
 mod queries;
+mod reconcile;
 mod release;
 mod writer;
 
@@ -70,6 +71,7 @@ pub use event_record::{EventRecord, TargetRecord};
 pub use guard::{Admission, CreationLimits, GuardLimits};
 pub use health::{StoreHealth, Unrecorded};
 pub use held::{HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
+pub use reconcile::ReconcileRun;
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
 pub const WORKER_ACTOR: &str = "worker";

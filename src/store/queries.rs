@@ -115,6 +115,21 @@ impl Store {
             .collect()
     }
 
+    /// Every link to `target`'s accounts as `(employee_id, account_id)`: what
+    /// reconciliation compares the target's accounts with. Read only.
+    pub async fn links_of(&self, target: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT employee_id, account_id FROM account_links WHERE target = $1 ORDER BY employee_id",
+        )
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("links_of"))?;
+        rows.iter()
+            .map(|row| Ok((text(row, "employee_id")?, text(row, "account_id")?)))
+            .collect()
+    }
+
     /// Audit entries, newest first, at most `limit` (none if `limit <= 0`); all employees,
     /// or only `employee_id`'s.
     pub async fn audit(

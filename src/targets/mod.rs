@@ -160,6 +160,26 @@ pub struct Found {
     pub ids: Vec<String>,
 }
 
+/// One account as a target lists it, for reconciliation: its id, what it can be matched
+/// by, whether it is active, and the values of mapped fields the listing carries (keyed
+/// by the mapping's field names, so they compare with what the mapping would write).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListedAccount {
+    pub id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub federated_id: Option<String>,
+    pub active: bool,
+    pub fields: Map<String, Value>,
+}
+
+/// Every account of a target, read page by page, and how many calls that took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub accounts: Vec<ListedAccount>,
+    pub calls: usize,
+}
+
 /// A new account for one employee, from the `create` block of the mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Creation {
@@ -216,6 +236,22 @@ pub trait Target: Send + Sync {
     fn describe_create(&self, creation: &Creation) -> Result<Vec<PreparedRequest>, TargetError> {
         let _ = creation;
         Ok(Vec::new())
+    }
+
+    /// Every account of the target, through its documented paginated listing, pages of
+    /// the largest documented size; `progress` is told the count read so far. A failure
+    /// part way is an error, never a short list: a failed read must not look like
+    /// "everyone left".
+    async fn list_accounts(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Listing, TargetError> {
+        let _ = (reference, progress);
+        Err(TargetError::permanent(
+            "list_unsupported",
+            format!("{} accounts cannot be listed by hrsync", self.kind()),
+        ))
     }
 
     /// Calls left in the target's rate-limit window, where the target reports it.

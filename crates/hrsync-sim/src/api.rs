@@ -5,7 +5,8 @@
 //! Dispatch is by hand on path segments rather than by axum routes because Vault's
 //! `/api/{version}/...` and SuperOffice's `/api/v1/...` overlap. The target is told after
 //! the body is read: a VQL query on `person__sys` goes to Vault's `/query` but asks about
-//! SiteVault persons, so it is logged, counted and faulted as `sitevault`.
+//! SiteVault persons, so it is logged, counted and faulted as `sitevault` — and so is a
+//! `POST /query/{token}` follow-up, since only `person__sys` pages link to one.
 
 use std::time::{Duration, Instant};
 
@@ -140,7 +141,8 @@ fn api_segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// The target of a request: by path, except that a VQL query on `person__sys` is SiteVault's.
+/// The target of a request: by path, except that a VQL query on `person__sys` (or a
+/// follow-up of its pages) is SiteVault's.
 pub(crate) fn classify(request: &ApiRequest) -> Target {
     match classify_path(&request.segments) {
         Target::Vault if vql::is_person_query(request) => Target::SiteVault,

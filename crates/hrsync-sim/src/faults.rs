@@ -61,6 +61,10 @@ pub struct FaultSpec {
     /// any path when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Let this many matching requests through untouched before the fault starts (e.g.
+    /// the first page of a listing answers, the second fails).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after: u32,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -119,6 +123,7 @@ impl FaultSpec {
             include_auth: false,
             method: None,
             path: None,
+            after: 0,
             kind,
         }
     }
@@ -225,6 +230,12 @@ impl FaultSpec {
         self
     }
 
+    /// Let the first `n` matching requests through before the fault starts.
+    pub fn after(mut self, n: u32) -> Self {
+        self.after = n;
+        self
+    }
+
     /// Only requests whose path ends with `suffix` (case-insensitive): one call of a
     /// multi-call flow, e.g. SuperOffice's `POST /api/v1/User` but not `POST …/Person`.
     pub fn path(mut self, suffix: &str) -> Self {
@@ -295,6 +306,8 @@ struct QueuedFault {
     spec: FaultSpec,
     lifetime: Lifetime,
     effect: Effect,
+    /// Matching requests still to let through (`FaultSpec::after`).
+    pass: u32,
 }
 
 impl QueuedFault {
@@ -386,6 +399,10 @@ impl FaultQueue {
             if !fault.applies_to(target, is_auth, method, path) {
                 continue;
             }
+            if fault.pass > 0 {
+                fault.pass -= 1;
+                continue;
+            }
             match &fault.effect {
                 Effect::Latency(latency) => {
                     hit.latency = Some(hit.latency.unwrap_or_default() + *latency);
@@ -408,6 +425,7 @@ fn queued_fault(spec: FaultSpec, now: Instant) -> Result<QueuedFault, String> {
     let lifetime = lifetime(&spec.kind, now)?;
     let effect = effect(&spec.kind)?;
     Ok(QueuedFault {
+        pass: spec.after,
         spec,
         lifetime,
         effect,
@@ -513,4 +531,8 @@ fn failure_reply(target: Target, failure_type: &str) -> Reply {
     } else {
         Reply::vault_failure(failure_type, message)
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

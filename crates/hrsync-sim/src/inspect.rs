@@ -4,7 +4,10 @@
 //!
 //! Users: `GET /_sim/users` (every target, keyed by id), `GET /_sim/users/{target}` (one
 //! target's accounts as a list in id order — what tests search after a create),
-//! `GET|PUT /_sim/users/{target}/{id}`.
+//! `DELETE /_sim/users/{target}` (removes every account of the target, answering
+//! `{"cleared": n}`, for "the target answers 0 accounts"; SuperOffice keeps its persons,
+//! which are not accounts), `GET|PUT /_sim/users/{target}/{id}` (a PUT replaces the whole
+//! record, so a test changes one field by reading, editing and putting it back).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -32,7 +35,10 @@ pub(crate) fn routes() -> Router<Simulator> {
         .route("/vault/expire-sessions", post(expire_sessions))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/users", get(all_users))
-        .route("/users/{target}", get(target_users))
+        .route(
+            "/users/{target}",
+            get(target_users).delete(clear_target_users),
+        )
         .route("/users/{target}/{id}", get(one_user).put(put_user))
         .route("/stats", get(stats))
 }
@@ -131,6 +137,18 @@ async fn target_users(State(sim): State<Simulator>, Path(target): Path<String>) 
         _ => return error(StatusCode::NOT_FOUND, format!("unknown target '{target}'")),
     };
     Json(Value::Array(users)).into_response()
+}
+
+async fn clear_target_users(State(sim): State<Simulator>, Path(target): Path<String>) -> Response {
+    let mut state = sim.lock();
+    let cleared = match target.as_str() {
+        "vault" => std::mem::take(&mut state.vault_users).len(),
+        "sitevault" => std::mem::take(&mut state.sitevault_persons).len(),
+        "superoffice" => std::mem::take(&mut state.superoffice_users).len(),
+        "scim" => std::mem::take(&mut state.scim_users).len(),
+        _ => return error(StatusCode::NOT_FOUND, format!("unknown target '{target}'")),
+    };
+    Json(json!({ "cleared": cleared })).into_response()
 }
 
 fn listed<K>(map: &std::collections::BTreeMap<K, Record>) -> Vec<Value> {

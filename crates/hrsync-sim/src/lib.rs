@@ -13,7 +13,9 @@
 //! - `vault/`: auth and sessions (`mod`), Create Single User (`create`), retrieve and
 //!   update single user (`users`), update multiple users (`bulk`), Vault membership
 //!   (`membership`).
-//! - `vql`: `POST /api/{v}/query` lookups on `users` and `person__sys`.
+//! - `vql/`: `POST /api/{v}/query` lookups and paginated listings on `users` and
+//!   `person__sys` (the query subset in `parse`, the objects' fields in `fields`, pages
+//!   and `next_page` tokens in `page`), `POST /api/{v}/query/{token}` follow-ups.
 //! - `sitevault/`: Create User (`create`), Edit User (`edit`), the assignment checks both
 //!   share (`assignments`).
 //! - `superoffice/`: the User carrier, GET/PUT/PATCH (`user`), the AllUsers search

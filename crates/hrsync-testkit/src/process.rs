@@ -130,6 +130,14 @@ impl Harness {
     /// `hrsync --config <shipped> run` in the workspace root with [`Harness::worker_env`] and
     /// no other `HRSYNC_*` variable of the test's environment.
     pub fn worker_command(&self, http_port: u16) -> Command {
+        let mut command = self.hrsync_command(&["run"]);
+        command.envs(self.worker_env(http_port));
+        command
+    }
+
+    /// `hrsync --config <shipped> ARGS…` (any subcommand) configured for this harness like
+    /// its worker processes.
+    pub fn hrsync_command(&self, args: &[&str]) -> Command {
         let root = workspace_root();
         let mut command = Command::new(worker_binary());
         command
@@ -137,14 +145,14 @@ impl Harness {
                 "--config".as_ref(),
                 root.join("config/hrsync.toml").as_os_str(),
             ])
-            .arg("run")
+            .args(args)
             .current_dir(&root);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("HRSYNC_") {
                 command.env_remove(key);
             }
         }
-        command.envs(self.worker_env(http_port));
+        command.envs(self.worker_env(0));
         command
     }
 

@@ -4,6 +4,10 @@
 //! Accounts a create call made have ids only the simulator chose, so tests find them by
 //! what they sent ([`SimClient::find_users`]) rather than by id.
 //!
+//! Reconciliation tests shape what a target lists: [`SimClient::clear_users`] empties a
+//! target ("the target answers 0 accounts"), [`SimClient::set_user_field`] changes one
+//! field of a stored account (drift), [`SimClient::seed`] adds or replaces a whole one.
+//!
 //! Faults are [`hrsync_sim::FaultSpec`] values, the very type the simulator deserialises,
 //! so a test cannot post a fault the simulator would not understand. The request log stays
 //! JSON (`seq`, `target`, `method`, `path`, `query`, `headers`, `body`, `status`): tests
@@ -12,7 +16,7 @@
 use std::time::Duration;
 
 use hrsync_sim::{FaultSpec, SimulatorConfig};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::{eventually, WAIT};
 
@@ -158,6 +162,41 @@ impl SimClient {
         assert!(status.is_success(), "seeding {target}/{id}: {status}");
     }
 
+    /// Removes every account of `target` (`DELETE /_sim/users/{target}`), so its listings
+    /// answer none; SuperOffice keeps its persons (they are not accounts). Panics if the
+    /// simulator refuses (an unknown target).
+    pub async fn clear_users(&self, target: &str) {
+        let status = self
+            .http
+            .delete(format!("{}/_sim/users/{target}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "clearing {target} accounts: {status}");
+    }
+
+    /// Sets one field of a stored account to `value` and stores the account back (reads
+    /// `GET /_sim/users/{target}/{id}`, writes the whole record with
+    /// `PUT /_sim/users/{target}/{id}`), e.g. to seed drift:
+    /// `set_user_field("vault", "25001", "user_title__v", json!("Auditor"))`. `field` is a
+    /// top-level key as the simulator stores it (`user_title__v`, `first_name`, `UserName`,
+    /// `title`) or a dotted path into nested objects (`Person.Title`, `name.givenName`);
+    /// missing objects on the way are created. Panics if there is no such account.
+    pub async fn set_user_field(&self, target: &str, id: &str, field: &str, value: Value) {
+        let response = self
+            .http
+            .get(format!("{}/_sim/users/{target}/{id}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(status.is_success(), "no {target} account {id}: {status}");
+        let mut record: Value = response.json().await.unwrap();
+        set_path(&mut record, field, value);
+        self.seed(target, id, record).await;
+    }
+
     /// The contract example's SiteVault person (`V0B000000001001`) with `org_role` and
     /// `sites` as `(site_usn, system_role_id)`.
     pub async fn seed_person(&self, org_role: &str, sites: &[(&str, &str)]) {
@@ -213,6 +252,27 @@ pub fn roomy_simulator() -> SimulatorConfig {
         burst_limit: 10_000_000,
         ..SimulatorConfig::default()
     }
+}
+
+/// Sets `record[a][b]…[last]` for the dotted `path`, turning whatever is on the way and
+/// not an object into one.
+fn set_path(record: &mut Value, path: &str, value: Value) {
+    let (parents, last): (Vec<&str>, &str) = match path.rsplit_once('.') {
+        Some((parents, last)) => (parents.split('.').collect(), last),
+        None => (Vec::new(), path),
+    };
+    let mut node = record;
+    for part in parents {
+        node = object_of(node).entry(part).or_insert(Value::Null);
+    }
+    object_of(node).insert(last.to_owned(), value);
+}
+
+fn object_of(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    value.as_object_mut().expect("just made an object")
 }
 
 /// Whether a field's value is `value` as text, ignoring case (null and objects never are).

@@ -61,6 +61,19 @@ pub fn create_user(fields: &Map<String, Value>) -> PreparedRequest {
     }
 }
 
+/// Users asked for per listing page.
+pub const LIST_PAGE: usize = 1000;
+
+/// `GET /Users?startIndex=…&count=…` (RFC 7644 §3.4.2.4; `start_index` is 1-based).
+pub fn list_users(start_index: usize) -> PreparedRequest {
+    PreparedRequest {
+        method: http::Method::GET,
+        path: format!("/Users?startIndex={start_index}&count={LIST_PAGE}"),
+        content_type: SCIM_JSON,
+        body: String::new(),
+    }
+}
+
 /// `PATCH /Users/{id}` with a `PatchOp` of `operations` (RFC 7644 §3.5.2).
 pub fn patch_user(account_id: &str, operations: &[Value]) -> Result<PreparedRequest, TargetError> {
     let body = json!({"schemas": [PATCH_OP], "Operations": operations});

@@ -1,12 +1,14 @@
 //! The SCIM client: bearer token, reads the user, PATCHes the attributes that differ.
 
-use super::request_builder::{create_user, find_users, get_user, patch_ops, patch_user, SCIM_JSON};
+use super::request_builder::{
+    create_user, find_users, get_user, list_users, patch_ops, patch_user, SCIM_JSON,
+};
 use super::ScimConfig;
 use crate::secret::Secret;
 use crate::targets::http_client::{self, Answer};
 use crate::targets::{
-    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
-    TargetConfig, TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, ListedAccount, Listing, LookupHints, MatchFields,
+    PreparedRequest, Target, TargetConfig, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use reqwest::{Client, StatusCode};
@@ -153,6 +155,44 @@ impl Target for ScimTarget {
         Ok(vec![create_user(&creation.fields)])
     }
 
+    /// `GET /Users` page by page (`startIndex`, `count`) until `totalResults`.
+    async fn list_accounts(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Listing, TargetError> {
+        let mut listing = Listing::default();
+        loop {
+            let answer = self
+                .send(list_users(listing.accounts.len() + 1), reference)
+                .await?;
+            listing.calls += 1;
+            let page = json(&answer)?;
+            let rows = page
+                .get("Resources")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            listing.accounts.extend(rows.iter().filter_map(listed_user));
+            progress(listing.accounts.len());
+            let total = page
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| {
+                    TargetError::transient("bad_response", "ListResponse: no totalResults")
+                })?;
+            if listing.accounts.len() as u64 >= total {
+                return Ok(listing);
+            }
+            if rows.is_empty() {
+                return Err(TargetError::transient(
+                    "incomplete_listing",
+                    format!("read {} of {total} users", listing.accounts.len()),
+                ));
+            }
+        }
+    }
+
     fn describe(&self, change: &Change) -> Result<Vec<PreparedRequest>, TargetError> {
         let (ops, _) = patch_ops(&Value::Null, &change.fields);
         Ok(vec![
@@ -160,4 +200,27 @@ impl Target for ScimTarget {
             patch_user(&change.account_id, &ops)?,
         ])
     }
+}
+
+/// A SCIM User resource as a listed account.
+fn listed_user(user: &Value) -> Option<ListedAccount> {
+    let text = |field: &str| user.get(field).and_then(Value::as_str).map(str::to_string);
+    let email = user
+        .pointer("/emails/0/value")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut fields = serde_json::Map::new();
+    for field in ["userName", "externalId", "title", "displayName"] {
+        if let Some(value) = user.get(field) {
+            fields.insert(field.into(), value.clone());
+        }
+    }
+    Some(ListedAccount {
+        id: text("id")?,
+        username: text("userName"),
+        email,
+        federated_id: text("externalId"),
+        active: user.get("active") != Some(&Value::Bool(false)),
+        fields,
+    })
 }

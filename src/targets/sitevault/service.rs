@@ -3,14 +3,15 @@
 
 use super::request_builder::{answered_person_id, changed_body, create_person, edit_person};
 use crate::secret::Secret;
-use crate::targets::vault::find_records;
 use crate::targets::vault::VaultConfig;
+use crate::targets::vault::{find_records, vql};
 use crate::targets::veeva_session::VeevaSession;
 use crate::targets::{
-    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
-    TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, ListedAccount, Listing, LookupHints, MatchFields,
+    PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
+use serde_json::Value;
 
 pub struct SiteVaultTarget {
     session: VeevaSession,
@@ -88,6 +89,35 @@ impl Target for SiteVaultTarget {
         }
     }
 
+    /// VQL over `person__sys`, following `next_page` (POST) until the last page.
+    async fn list_accounts(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Listing, TargetError> {
+        let mut listing = Listing::default();
+        let mut request = list_persons(self.api_version())?;
+        loop {
+            let answer = self.session.send(request, reference).await?;
+            listing.calls += 1;
+            let rows = answer
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| TargetError::transient("bad_response", "query: no data"))?;
+            listing
+                .accounts
+                .extend(rows.iter().filter_map(listed_person));
+            progress(listing.accounts.len());
+            match answer
+                .pointer("/responseDetails/next_page")
+                .and_then(Value::as_str)
+            {
+                Some(next) => request = next_page(self.api_version(), next)?,
+                None => return Ok(listing),
+            }
+        }
+    }
+
     async fn create(&self, creation: &Creation) -> Result<String, TargetError> {
         let request = create_person(self.api_version(), &creation.fields);
         let answer = self.session.send(request, &creation.event_id).await?;
@@ -105,4 +135,44 @@ impl Target for SiteVaultTarget {
     fn rate_limit_remaining(&self) -> Option<i64> {
         self.session.burst_remaining()
     }
+}
+
+/// The first page of every person: `SELECT … FROM person__sys PAGESIZE 1000`.
+fn list_persons(api_version: &str) -> Result<PreparedRequest, TargetError> {
+    vql(
+        api_version,
+        "SELECT id, email__sys, federated_id__sys, status__v FROM person__sys PAGESIZE 1000",
+    )
+}
+
+/// `next_page` is followed with POST (provisioning-facts.md §1d); only a query path of
+/// this Vault is followed, never another host.
+fn next_page(api_version: &str, next: &str) -> Result<PreparedRequest, TargetError> {
+    let prefix = format!("/api/{api_version}/query/");
+    let token = next.strip_prefix(&prefix).unwrap_or_default();
+    if token.is_empty() || token.contains(['/', '?', '#', '%', ' ']) || token.contains("..") {
+        return Err(TargetError::transient(
+            "bad_response",
+            "query: next_page is not a query page of this Vault",
+        ));
+    }
+    Ok(PreparedRequest {
+        method: http::Method::POST,
+        path: next.to_string(),
+        content_type: "application/x-www-form-urlencoded",
+        body: String::new(),
+    })
+}
+
+/// A `person__sys` row as a listed account.
+fn listed_person(row: &Value) -> Option<ListedAccount> {
+    let text = |field: &str| row.get(field).and_then(Value::as_str).map(str::to_string);
+    Some(ListedAccount {
+        id: text("id")?,
+        username: None,
+        email: text("email__sys"),
+        federated_id: text("federated_id__sys"),
+        active: text("status__v").as_deref() != Some("inactive__v"),
+        fields: Default::default(),
+    })
 }

@@ -129,6 +129,47 @@ pub fn save_user(mut carrier: Value, fields: &Map<String, Value>) -> PreparedReq
     }
 }
 
+/// The largest archive page asked for.
+pub const ARCHIVE_PAGE: usize = 1000;
+
+/// `GET /api/v1/User?$select=…&$top=…&$skip=0&$orderby=associateDbId`: the first page of
+/// every user in the AllUsers archive; later pages come from `odata.nextLink`.
+pub fn list_users() -> PreparedRequest {
+    let mut url = reqwest::Url::parse("http://target/api/v1/User").expect("static URL");
+    url.query_pairs_mut()
+        .append_pair(
+            "$select",
+            "associateDbId,userName,personEmail,personId,isActive",
+        )
+        .append_pair("$top", &ARCHIVE_PAGE.to_string())
+        .append_pair("$skip", "0")
+        .append_pair("$orderby", "associateDbId");
+    PreparedRequest {
+        method: http::Method::GET,
+        path: format!("{}?{}", url.path(), url.query().unwrap_or_default()),
+        content_type: "application/json",
+        body: String::new(),
+    }
+}
+
+/// The request for an `odata.nextLink`: only the archive of this tenant is followed
+/// (a path, or a URL under `base_url`), never another host.
+pub fn next_link(base_url: &str, link: &str) -> Result<PreparedRequest, TargetError> {
+    let path = link.strip_prefix(base_url).unwrap_or(link);
+    if !path.to_ascii_lowercase().starts_with("/api/v1/user?") || path.contains("..") {
+        return Err(TargetError::transient(
+            "bad_response",
+            "User archive: odata.nextLink is not a page of this archive",
+        ));
+    }
+    Ok(PreparedRequest {
+        method: http::Method::GET,
+        path: path.to_string(),
+        content_type: "application/json",
+        body: String::new(),
+    })
+}
+
 /// `PATCH /api/v1/User/{id}` with a JSON Patch document.
 pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, TargetError> {
     Ok(PreparedRequest {
@@ -262,6 +303,25 @@ mod tests {
             saved["Person"],
             json!({"PersonId": 42}),
             "the person is not rewritten"
+        );
+    }
+
+    #[test]
+    fn only_next_links_into_this_tenants_user_archive_are_followed() {
+        let base = "https://sod.superoffice.com/Cust1";
+        let page = next_link(base, "/api/v1/User?$skip=1000&$top=1000").unwrap();
+        assert_eq!(page.path, "/api/v1/User?$skip=1000&$top=1000");
+        let absolute = next_link(base, &format!("{base}/api/v1/User?$skip=1000")).unwrap();
+        assert_eq!(absolute.path, "/api/v1/User?$skip=1000");
+        for elsewhere in [
+            "https://evil.example/api/v1/User?$skip=1000",
+            "/api/v1/Contact?$skip=1",
+            "/api/v1/User/../Agents/User/MakeRetired?x",
+        ] {
+            assert!(next_link(base, elsewhere).is_err(), "{elsewhere}");
+        }
+        assert!(
+            list_users().path.contains("%24top=1000") || list_users().path.contains("$top=1000")
         );
     }
 

@@ -3,15 +3,16 @@
 //! re-read and retry on 409.
 
 use super::request_builder::{
-    find_users, get_user, get_user_by_name, make_retired, patch_ops, patch_user,
+    find_users, get_user, get_user_by_name, list_users, make_retired, next_link, patch_ops,
+    patch_user,
 };
 use super::{LeaverMode, SuperOfficeConfig};
 use crate::event::Action;
 use crate::secret::Secret;
 use crate::targets::http_client::{self, Answer};
 use crate::targets::{
-    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
-    TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, ListedAccount, Listing, LookupHints, MatchFields,
+    PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -298,6 +299,37 @@ impl Target for SuperOfficeTarget {
         self.create_user(creation).await
     }
 
+    /// The AllUsers archive, 1,000 rows a call, following `odata.nextLink` (within the
+    /// client's rate limit, like every call).
+    async fn list_accounts(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Listing, TargetError> {
+        let mut listing = Listing::default();
+        let mut request = list_users();
+        loop {
+            let answer = self.send(request, reference).await?;
+            listing.calls += 1;
+            if !answer.status.is_success() {
+                return Err(answer.status_error());
+            }
+            let page: Value = serde_json::from_str(&answer.body).map_err(|e| {
+                TargetError::transient("bad_response", format!("User archive is not JSON: {e}"))
+            })?;
+            let rows = page
+                .get("value")
+                .and_then(Value::as_array)
+                .ok_or_else(|| TargetError::transient("bad_response", "User archive: no value"))?;
+            listing.accounts.extend(rows.iter().filter_map(listed_user));
+            progress(listing.accounts.len());
+            match page.get("odata.nextLink").and_then(Value::as_str) {
+                Some(link) if !rows.is_empty() => request = next_link(&self.base_url, link)?,
+                _ => return Ok(listing),
+            }
+        }
+    }
+
     fn config_problem(&self) -> Option<String> {
         self.suspension().or_else(|| self.user_agent_problem())
     }
@@ -332,6 +364,27 @@ impl Target for SuperOfficeTarget {
         }
         Ok(requests)
     }
+}
+
+/// An AllUsers archive row as a listed account.
+fn listed_user(row: &Value) -> Option<ListedAccount> {
+    let text = |field: &str| row.get(field).and_then(Value::as_str).map(str::to_string);
+    let id = match row.get("associateDbId")? {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    let mut fields = serde_json::Map::new();
+    if let Some(name) = row.get("userName") {
+        fields.insert("UserName".into(), name.clone());
+    }
+    Some(ListedAccount {
+        id,
+        username: text("userName"),
+        email: text("personEmail"),
+        federated_id: None,
+        active: row.get("isActive") != Some(&Value::Bool(false)),
+        fields,
+    })
 }
 
 #[cfg(test)]

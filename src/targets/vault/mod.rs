@@ -14,7 +14,7 @@ mod service;
 
 pub use config::{BulkConfig, VaultConfig};
 pub use request_builder::{
-    changed_fields, find_records, form_value, retrieve_user, update_membership, update_user,
+    changed_fields, find_records, form_value, retrieve_user, update_membership, update_user, vql,
 };
 pub use service::VaultTarget;
 

@@ -18,6 +18,16 @@ pub fn retrieve_user(api_version: &str, change: &Change) -> Result<PreparedReque
     })
 }
 
+/// `fields` as one form body, each value encoded on its own.
+fn form_body(fields: &Map<String, Value>) -> Result<String, TargetError> {
+    let pairs = fields
+        .iter()
+        .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
+        .collect::<Result<Vec<_>, TargetError>>()?;
+    serde_urlencoded::to_string(&pairs)
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))
+}
+
 /// `PUT /api/{version}/objects/users/{id}` with `fields` as form pairs.
 pub fn update_user(
     api_version: &str,
@@ -25,12 +35,7 @@ pub fn update_user(
     fields: &Map<String, Value>,
 ) -> Result<PreparedRequest, TargetError> {
     let user_id = id::numeric("accounts.vault.user_id", &change.account_id)?;
-    let pairs = fields
-        .iter()
-        .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
-        .collect::<Result<Vec<_>, TargetError>>()?;
-    let body = serde_urlencoded::to_string(&pairs)
-        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    let body = form_body(fields)?;
     Ok(PreparedRequest {
         method: http::Method::PUT,
         path: format!("/api/{api_version}/objects/users/{user_id}"),
@@ -45,18 +50,50 @@ pub fn create_user(
     api_version: &str,
     fields: &Map<String, Value>,
 ) -> Result<PreparedRequest, TargetError> {
-    let pairs = fields
-        .iter()
-        .map(|(field, value)| Ok((field.as_str(), form_value(field, value)?)))
-        .collect::<Result<Vec<_>, TargetError>>()?;
-    let body = serde_urlencoded::to_string(&pairs)
-        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    let body = form_body(fields)?;
     Ok(PreparedRequest {
         method: http::Method::POST,
         path: format!("/api/{api_version}/objects/users"),
         content_type: FORM,
         body,
     })
+}
+
+/// The user fields reconciliation reads back (legacy names, as the mapping writes them).
+pub const LISTED_FIELDS: &[&str] = &[
+    "user_name__v",
+    "user_email__v",
+    "user_first_name__v",
+    "user_last_name__v",
+    "user_title__v",
+    "federated_id__v",
+    "domain_active__v",
+];
+
+/// The largest VQL page (the default, which Vault may shrink for large rows).
+pub const VQL_PAGE: usize = 1000;
+
+/// `POST /api/{version}/query` with the VQL statement `q` (form field `q`).
+pub fn vql(api_version: &str, q: &str) -> Result<PreparedRequest, TargetError> {
+    let body = serde_urlencoded::to_string([("q", q)])
+        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
+    Ok(PreparedRequest {
+        method: http::Method::POST,
+        path: format!("/api/{api_version}/query"),
+        content_type: FORM,
+        body,
+    })
+}
+
+/// `POST /api/{version}/query`: one page of every user. The legacy `users` target answers
+/// without `next_page`, so pages are asked for by `PAGEOFFSET` (valid below 10,000
+/// records; larger domains need `user__sys`, see the README).
+pub fn list_users(api_version: &str, offset: usize) -> Result<PreparedRequest, TargetError> {
+    let q = format!(
+        "SELECT id, {} FROM users PAGESIZE {VQL_PAGE} PAGEOFFSET {offset}",
+        LISTED_FIELDS.join(", ")
+    );
+    vql(api_version, &q)
 }
 
 /// `POST /api/{version}/query` finding a user id by `field` (VQL, the value quoted with
@@ -85,14 +122,7 @@ pub fn find_records(
     }
     let literal = value.replace('\\', "\\\\").replace('\'', "\\'");
     let q = format!("SELECT id FROM {object} WHERE {field} = '{literal}'");
-    let body = serde_urlencoded::to_string([("q", q)])
-        .map_err(|e| TargetError::permanent("encoding", e.to_string()))?;
-    Ok(PreparedRequest {
-        method: http::Method::POST,
-        path: format!("/api/{api_version}/query"),
-        content_type: FORM,
-        body,
-    })
+    vql(api_version, &q)
 }
 
 /// `PUT /api/{version}/objects/users/{id}/vault_membership/{vault_id}` with all three

@@ -3,15 +3,16 @@
 
 use super::bulk::Batcher;
 use super::request_builder::{
-    changed_fields, create_user, find_user, retrieve_user, update_membership, update_user,
+    changed_fields, create_user, find_user, list_users, retrieve_user, update_membership,
+    update_user, LISTED_FIELDS,
 };
 use super::{VaultConfig, MEMBERSHIP_PREFIX};
 use crate::event::Action;
 use crate::secret::Secret;
 use crate::targets::veeva_session::VeevaSession;
 use crate::targets::{
-    ids_of, Applied, Change, Creation, Found, LookupHints, MatchFields, PreparedRequest, Target,
-    TargetError, TargetKind,
+    ids_of, Applied, Change, Creation, Found, ListedAccount, Listing, LookupHints, MatchFields,
+    PreparedRequest, Target, TargetError, TargetKind,
 };
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -211,9 +212,66 @@ impl Target for VaultTarget {
         Ok(vec![create_user(self.api_version(), &creation.fields)?])
     }
 
+    /// VQL over `users`, a page of 1,000 at a time by `PAGEOFFSET`, until `total`.
+    async fn list_accounts(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<Listing, TargetError> {
+        let mut listing = Listing::default();
+        loop {
+            let offset = listing.accounts.len();
+            let answer = self
+                .session
+                .send(list_users(self.api_version(), offset)?, reference)
+                .await?;
+            listing.calls += 1;
+            let rows = answer
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| TargetError::transient("bad_response", "query: no data"))?;
+            listing.accounts.extend(rows.iter().filter_map(listed_user));
+            progress(listing.accounts.len());
+            let total = answer
+                .pointer("/responseDetails/total")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| TargetError::transient("bad_response", "query: no total"))?;
+            if rows.is_empty() || listing.accounts.len() as u64 >= total {
+                if (listing.accounts.len() as u64) < total {
+                    return Err(TargetError::transient(
+                        "incomplete_listing",
+                        format!("read {} of {total} users", listing.accounts.len()),
+                    ));
+                }
+                return Ok(listing);
+            }
+        }
+    }
+
     fn rate_limit_remaining(&self) -> Option<i64> {
         self.session.burst_remaining()
     }
+}
+
+/// A `users` row as a listed account.
+fn listed_user(row: &Value) -> Option<ListedAccount> {
+    let text = |field: &str| row.get(field).and_then(Value::as_str).map(str::to_string);
+    let id = match row.get("id")? {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    let fields = LISTED_FIELDS
+        .iter()
+        .filter_map(|f| Some((f.to_string(), row.get(*f)?.clone())))
+        .collect();
+    Some(ListedAccount {
+        id,
+        username: text("user_name__v"),
+        email: text("user_email__v"),
+        federated_id: text("federated_id__v"),
+        active: row.get("domain_active__v") != Some(&Value::Bool(false)),
+        fields,
+    })
 }
 
 /// The user's own fields, and the membership fields (prefix removed) for a rehire.

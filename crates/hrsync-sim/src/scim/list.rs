@@ -1,5 +1,12 @@
 //! `GET /Users?filter=…&startIndex=…&count=…` (RFC 7644 §3.4.2): `attrPath eq value`
 //! terms joined by `and`, string values compared as RFC 7643 declares the attribute.
+//!
+//! Paging (§3.4.2.4): users in id order; `startIndex` is 1-based, default 1, and "a value
+//! less than 1 SHALL be interpreted as 1"; `count` defaults to 100, "a negative value
+//! SHALL be interpreted as 0" (only `totalResults`), and more than [`MAX_COUNT`] is
+//! clamped to it (the provider's maximum the RFC allows). The ListResponse carries
+//! `totalResults` (all matches), `itemsPerPage` (this page's size), `startIndex` (as
+//! interpreted) and `Resources`. A value that is no integer is a 400 `invalidValue`.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -11,6 +18,9 @@ use super::{error, parse_path, resource, scim, AttrPath, LIST_SCHEMA};
 
 /// Attributes RFC 7643 §4.1 declares `caseExact: true` (every other one ignores case).
 const CASE_EXACT: [&str; 1] = ["externalId"];
+/// Page size without `count`, and the largest one answered.
+const DEFAULT_COUNT: i64 = 100;
+const MAX_COUNT: i64 = 1000;
 
 pub(super) fn list(state: &State, request: &ApiRequest) -> Reply {
     let params: Vec<(String, String)> = request
@@ -18,30 +28,13 @@ pub(super) fn list(state: &State, request: &ApiRequest) -> Reply {
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let terms = match param("filter").map(parse_filter).transpose() {
+    let terms = match param(&params, "filter").map(parse_filter).transpose() {
         Ok(terms) => terms.unwrap_or_default(),
         Err(why) => return error(StatusCode::BAD_REQUEST, Some("invalidFilter"), why),
     };
-    let number = |name: &str, default: usize| {
-        param(name).map_or(Ok(default), |v| {
-            v.parse::<usize>().map_err(|_| name.to_string())
-        })
-    };
-    let (start, count) = match (number("startIndex", 1), number("count", 100)) {
-        (Ok(start), Ok(count)) => (start.max(1), count),
-        (Err(name), _) | (_, Err(name)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                Some("invalidValue"),
-                format!("{name} must be a number"),
-            )
-        }
+    let (start, count) = match page_bounds(&params) {
+        Ok(bounds) => bounds,
+        Err(reply) => return reply,
     };
     let matching: Vec<&Record> = state
         .scim_users
@@ -63,6 +56,34 @@ pub(super) fn list(state: &State, request: &ApiRequest) -> Reply {
         json!({"schemas": [LIST_SCHEMA], "totalResults": matching.len(), "startIndex": start,
                "itemsPerPage": page.len(), "Resources": page}),
     )
+}
+
+/// A query parameter; names ignore case.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `startIndex` (at least 1) and `count` (0 ..= [`MAX_COUNT`]) as §3.4.2.4 interprets them.
+fn page_bounds(params: &[(String, String)]) -> Result<(usize, usize), Reply> {
+    let number = |name: &str, default: i64| match param(params, name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse::<i64>().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                format!("{name} must be an integer, got {raw:?}"),
+            )
+        }),
+    };
+    let start = number("startIndex", 1)?.max(1);
+    let count = number("count", DEFAULT_COUNT)?.clamp(0, MAX_COUNT);
+    Ok((
+        usize::try_from(start).unwrap_or(usize::MAX),
+        usize::try_from(count).unwrap_or(0),
+    ))
 }
 
 /// Whether `user` has `wanted` at `path` (a multi-valued attribute matches if any value does).

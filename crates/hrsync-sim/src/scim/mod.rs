@@ -5,7 +5,9 @@
 //!   taken `userName` is a 409 `uniqueness`.
 //! - `GET /Users/{id}`, and `GET /Users?filter=…&startIndex=…&count=…` (`list`): filters
 //!   of `attrPath eq value` terms joined by `and`, compared as RFC 7643 declares the
-//!   attribute (`userName`, `emails.value` … `caseExact: false`; `externalId` exact).
+//!   attribute (`userName`, `emails.value` … `caseExact: false`; `externalId` exact); a
+//!   ListResponse paged by `startIndex` (1-based) and `count` (default 100, at most 1000),
+//!   in id order.
 //! - `PATCH /Users/{id}` (`patch`) with a `PatchOp` (`add`, `replace`, `remove`; paths
 //!   `attr` or `attr.subAttr`; an unknown attribute is `invalidPath`).
 //!

@@ -7,8 +7,10 @@
 //!   stored one, each site assignment replaces the stored one for its USN (others are
 //!   kept), each study assignment replaces the one with its `id`; an add-on not repeated
 //!   is gone.
-//! - The `person__sys` VQL lookups (`SELECT id FROM person__sys WHERE …`), answered by
-//!   `crate::vql` and routed here because they are about SiteVault persons.
+//! - The `person__sys` VQL queries — lookups (`SELECT id FROM person__sys WHERE …`) and
+//!   paginated listings (`SELECT id, email__sys, … FROM person__sys PAGESIZE n`) — and the
+//!   `POST /api/{v}/query/{token}` follow-ups of their `next_page` / `previous_page`,
+//!   answered by `crate::vql` and routed here because they are about SiteVault persons.
 //!
 //! Both calls validate `assignments` the same way (`assignments`), naming the bad field.
 //! Veeva documents no call that reads a person back, so the simulator answers a `GET` on
@@ -42,6 +44,7 @@ pub(crate) fn handle(state: &mut State, config: &SimulatorConfig, request: &ApiR
         .collect();
     match (rest.as_slice(), &request.method) {
         (["query"], &Method::POST) => vql::query(state, request),
+        (["query", token], &Method::POST) => vql::follow(state, request, token),
         (["app", "sitevault", "useradmin", "persons"], &Method::POST) => {
             create::create_person(state, request)
         }

@@ -4,9 +4,11 @@
 //! - User agent (`user`): `GET`, `PUT` (full replacement: every omitted field is reset to
 //!   its empty default), `PATCH` (JSON Patch or merge patch, 409 on a failed `test`) on
 //!   `/api/v1/User/{id}` (the id may be a user name).
-//! - User search (`search`): `GET /api/v1/User?$select=…&$filter=…` over the AllUsers
-//!   archive (columns `associateDbId`, `userName`, `personEmail`, `personId`, `isActive`;
-//!   filters of `eq` terms joined by `and`; an unknown column is a 400, as OData answers).
+//! - User search and listing (`search`): `GET /api/v1/User?$select=…&$filter=…&$orderby=…
+//!   &$top=…&$skip=…` over the AllUsers archive (columns `associateDbId`, `userName`,
+//!   `personEmail`, `personId`, `isActive`; filters of `eq` terms joined by `and`; pages of
+//!   `$top` rows, default 200, at most 1000, with `odata.nextLink` while rows remain; an
+//!   unknown column is a 400, as OData answers).
 //! - Leavers (`retire`): `POST /api/v1/Agents/User/MakeRetired`.
 //! - Persons (`person`): `POST /api/v1/Person` and `GET /api/v1/Person/{id}`; a person is
 //!   registered on a company (`Contact.ContactId`).

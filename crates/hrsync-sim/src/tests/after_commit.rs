@@ -212,3 +212,26 @@ async fn a_path_filter_lets_other_paths_of_the_same_method_through() {
     assert_eq!(lost.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(vault_named(&h, "path@verteo.example").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_fault_after_n_lets_the_first_n_matching_requests_through() {
+    let h = start().await;
+    h.fault_spec(
+        &FaultSpec::status(FaultTarget::Vault, 500)
+            .times(5)
+            .after(1)
+            .method("GET"),
+    )
+    .await;
+    let s = h.login().await;
+    let first = h.vault_get(&s, "/objects/users/25001").await;
+    assert_eq!(first["responseStatus"], "SUCCESS", "the first one passes");
+    let second = h
+        .client
+        .get(h.url(&format!("/api/{V}/objects/users/25001")))
+        .header("Authorization", &s)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

@@ -1,11 +1,13 @@
 //! End-to-end tests of the simulator over real HTTP (127.0.0.1:0, reqwest), one behaviour
 //! per test: the things hrsync's clients rely on and the control plane tests rely on.
 //! This file is the harness; the tests are grouped by target (`vault`, `sitevault`,
-//! `superoffice`, `scim`), by account creation (`*_create`, `vql`) and by control plane
-//! (`control`, `after_commit`).
+//! `superoffice`, `scim`), by account creation (`*_create`, `vql`), by reconciliation's
+//! paginated listings of every account (`listing`) and by control plane (`control`,
+//! `after_commit`).
 
 mod after_commit;
 mod control;
+mod listing;
 mod scim;
 mod sitevault;
 mod sitevault_create;

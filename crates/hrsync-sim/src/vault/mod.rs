@@ -2,7 +2,8 @@
 //! create single user (`create`), retrieve / update single user (form-urlencoded,
 //! partial; `users`), update multiple users (JSON, ≤ 500 rows, per-row results; `bulk`),
 //! update Vault membership (omitted fields fall back to defaults; `membership`) and the
-//! VQL lookups of `crate::vql`. Errors are HTTP 200 FAILURE bodies, as Vault answers.
+//! VQL lookups and `users` listings of `crate::vql`. Errors are HTTP 200 FAILURE bodies,
+//! as Vault answers.
 //!
 //! Simulator choices: `domain_active__v=false` also deactivates every Vault membership and
 //! `active__v` (re-enabling does not re-activate them, as Vault documents); `active__v`,
@@ -28,6 +29,7 @@ use super::{vql, SimulatorConfig};
 use bulk::update_users;
 use create::create_user;
 use membership::update_membership;
+pub(crate) use users::EDITABLE_FIELDS;
 use users::{retrieve_user, update_user};
 
 /// `POST /api/{v}/auth`.

@@ -11,7 +11,7 @@ use super::super::state::{Record, State};
 use super::super::SimulatorConfig;
 
 /// Fields the users API lets a client change (vault-facts.md); names are case-sensitive.
-pub(super) const EDITABLE_FIELDS: [&str; 20] = [
+pub(crate) const EDITABLE_FIELDS: [&str; 20] = [
     "user_name__v",
     "user_first_name__v",
     "user_last_name__v",
@@ -61,9 +61,7 @@ pub(super) fn user_not_found(raw: &str) -> Reply {
     Reply::vault_failure("INVALID_DATA", format!("Invalid user id [{raw}]"))
 }
 
-/// `POST /api/{v}/query` (VQL), for the one shape hrsync uses to find a user:
-/// `SELECT id FROM users WHERE <field> = '<value>'` with `user_name__v`, `user_email__v`
-/// or `federated_id__v` (a simulator subset of VQL; `\'` escapes a quote).
+/// Retrieve User: `GET /api/{v}/objects/users/{id}` (`me` is the API user).
 pub(super) fn retrieve_user(state: &State, raw_id: &str) -> Reply {
     let user = parse_user_id(raw_id).and_then(|id| state.vault_users.get(&id));
     match user {
