@@ -143,13 +143,18 @@ struct Selection {
     /// Only held at or before this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     until: Option<time::OffsetDateTime>,
+    /// Only this action: `joiner` and `mover` are held by the creation guard, `leaver` by
+    /// the mass-deprovision guard (or scheduled).
+    #[arg(long, value_parser = ["joiner", "mover", "leaver"])]
+    action: Option<String>,
 }
 
 #[derive(clap::Args)]
 struct Decision {
     #[command(flatten)]
     selection: Selection,
-    /// Every staged operation (required when no --employee, --since or --until narrows it).
+    /// Every staged operation (required when no --employee, --since, --until or --action
+    /// narrows it).
     #[arg(long)]
     all: bool,
     /// Who decides, for the audit log (defaults to $USER).
@@ -168,11 +173,15 @@ impl Selection {
             employee_id: self.employee.clone(),
             since: self.since,
             until: self.until,
+            action: self.action.clone(),
         }
     }
 
     fn is_narrowed(&self) -> bool {
-        self.employee.is_some() || self.since.is_some() || self.until.is_some()
+        self.employee.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+            || self.action.is_some()
     }
 }
 
@@ -324,7 +333,7 @@ async fn staged(path: &std::path::Path, command: StagedCommand) -> anyhow::Resul
     };
     anyhow::ensure!(
         decision.all || decision.selection.is_narrowed(),
-        "name what to decide on: --employee, --since/--until, or --all"
+        "name what to decide on: --employee, --since/--until, --action, or --all"
     );
     let config = load(path)?;
     let store = hrsync::worker::open_store(&config).await?;

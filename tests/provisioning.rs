@@ -439,7 +439,20 @@ async fn the_creation_guard_stages_the_joiner_past_its_allowance_until_released(
     h.wait_idle().await;
     assert!(h.sim.vault_titles().await.contains_key("25004"));
 
-    let counts = release_staged(&h.config, &store, &HeldFilter::default(), "alice")
+    // Releasing the leavers decides nothing here; the joiners are told apart by action.
+    let leavers = HeldFilter {
+        action: Some("leaver".into()),
+        ..HeldFilter::default()
+    };
+    let counts = release_staged(&h.config, &store, &leavers, "alice")
+        .await
+        .unwrap();
+    assert_eq!(counts.decided, 0);
+    let joiners = HeldFilter {
+        action: Some("joiner".into()),
+        ..HeldFilter::default()
+    };
+    let counts = release_staged(&h.config, &store, &joiners, "alice")
         .await
         .unwrap();
     assert_eq!(counts.decided, 1);

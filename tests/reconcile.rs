@@ -250,11 +250,18 @@ async fn a_read_far_below_the_last_run_aborts_and_the_worker_exports_the_last_su
     };
     reconcile::run(&h.config, &options).await.unwrap();
     let store = h.worker().applier.store().clone();
-    // The worker exports the recorded run.
+    // The worker exports the recorded run (each target's part as it is recorded).
     h.wait_metric(
         "hrsync_reconcile_accounts",
         r#"status="drift",target="vault""#,
         2.0,
+        WAIT,
+    )
+    .await;
+    h.wait_metric(
+        "hrsync_reconcile_accounts",
+        r#"status="orphan",target="superoffice""#,
+        1.0,
         WAIT,
     )
     .await;

@@ -102,6 +102,9 @@ pub struct HeldFilter {
     pub employee_id: Option<String>,
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
+    /// Only this action (`joiner`, `mover`, `leaver`): the creation guard's staged
+    /// joiners apart from the mass-deprovision guard's leavers.
+    pub action: Option<String>,
 }
 
 pub(super) const COLUMNS: &str =
@@ -206,12 +209,14 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM held_messages WHERE kind = $1 AND status IN ('pending', 'releasing') \
              AND ($2 = '' OR employee_id = $2) AND due_at_us >= $3 AND due_at_us <= $4 \
+             AND ($5 = '' OR action = $5) \
              ORDER BY due_at_us, sequence"
         ))
         .bind(kind.as_str())
         .bind(filter.employee_id.clone().unwrap_or_default())
         .bind(filter.since.map_or(i64::MIN, us))
         .bind(filter.until.map_or(i64::MAX, us))
+        .bind(filter.action.clone().unwrap_or_default())
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::query("pending_held"))?;
