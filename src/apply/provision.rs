@@ -8,7 +8,7 @@
 //!   reported unlinked (joiners, movers) / dead-lettered `unlinked` (leavers).
 //!
 //! Idempotent under every failure, because the search runs on the values the create
-//! writes ([`LookupHints::with_created`]): a retry after a timeout or a 5xx searches again
+//! writes ([`crate::targets::match_hints`]): a retry after a timeout or a 5xx searches again
 //! before it creates, and so does a redelivery after a crash between the create and the
 //! store's record of the link — each finds the account the lost attempt made.
 
@@ -17,7 +17,9 @@ use super::record::store_deferral;
 use super::{Applier, DeadLetter, DeadLetterReason, TargetOutcome};
 use crate::event::{Action, HrEvent};
 use crate::store::Admission;
-use crate::targets::{Creation, ErrorCode, Found, LookupHints, Target, TargetError, TargetKind};
+use crate::targets::{
+    match_hints, Creation, ErrorCode, Found, LookupHints, Target, TargetError, TargetKind,
+};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,10 +49,7 @@ impl Applier {
             Ok(creation) => creation,
             Err(outcome) => return Provisioned::Outcome(outcome),
         };
-        let mut hints = LookupHints::from_data(&event.data);
-        if let Some(creation) = &creation {
-            hints = hints.with_created(&creation.fields, target.match_fields());
-        }
+        let hints = match_hints(target, &event.data, creation.as_ref());
         if hints.is_empty() {
             // Nothing to search by, so nothing may be created either: a create that could
             // not be found again would be repeated by the next retry.
@@ -106,29 +105,20 @@ impl Applier {
         }
     }
 
-    /// The account to create for an active employee, from the `create` block; `None` for
-    /// leavers and targets without one.
+    /// The account to create, or the mapping failure's dead letter.
     fn creation_for(
         &self,
         kind: TargetKind,
         event: &HrEvent,
     ) -> Result<Option<Creation>, TargetOutcome> {
-        if !event.action.is_active() || !self.mapper.creates(kind) {
-            return Ok(None);
-        }
-        match self.mapper.map_create(kind, event) {
-            Ok(fields) => Ok(fields.map(|fields| Creation {
-                event_id: event.id.clone(),
-                employee_id: event.employee_id().to_string(),
-                fields,
-            })),
-            Err(e) => Err(TargetOutcome::Failed(DeadLetter::for_target(
+        self.mapper.creation(kind, event).map_err(|e| {
+            TargetOutcome::Failed(DeadLetter::for_target(
                 kind,
                 DeadLetterReason::Mapping,
                 &TargetError::permanent(ErrorCode::Mapping, e.to_string()),
                 0,
-            ))),
-        }
+            ))
+        })
     }
 
     /// Creates the account within the creation guard; every retry searches first.

@@ -242,6 +242,25 @@ impl Mapper {
         self.map_block(kind, Block::Create, event)
     }
 
+    /// The account to create for `event`'s employee in the target: an active employee's
+    /// record through the `create` block; `None` for leavers and targets without one.
+    pub fn creation(
+        &self,
+        kind: TargetKind,
+        event: &HrEvent,
+    ) -> Result<Option<crate::targets::Creation>, MappingError> {
+        if !event.action.is_active() {
+            return Ok(None);
+        }
+        Ok(self
+            .map_create(kind, event)?
+            .map(|fields| crate::targets::Creation {
+                event_id: event.id.clone(),
+                employee_id: event.employee_id().to_string(),
+                fields,
+            }))
+    }
+
     fn map_block(
         &self,
         kind: TargetKind,

@@ -7,7 +7,7 @@ use crate::apply::gate::Gate;
 use crate::config::Config;
 use crate::event::{self, Envelope, HrEvent};
 use crate::mapping::Mapper;
-use crate::targets::{Change, Creation, LookupHints, PreparedRequest, Target};
+use crate::targets::{match_hints, Change, PreparedRequest, Target};
 use crate::worker::build_targets;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -93,28 +93,17 @@ fn plan_target(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetP
 /// would create if the search found nothing (the search itself is not run).
 fn plan_match(target: &dyn Target, mapper: &Mapper, event: &HrEvent) -> TargetPlan {
     let kind = target.kind();
-    let creation = if event.action.is_active() {
-        match mapper.map_create(kind, event) {
-            Ok(fields) => fields.map(|fields| Creation {
-                event_id: event.id.clone(),
-                employee_id: event.subject.clone(),
-                fields,
-            }),
-            Err(e) => {
-                return TargetPlan {
-                    target: kind.as_str(),
-                    verdict: format!("dead letter (mapping): {e}"),
-                    requests: vec![],
-                }
+    let creation = match mapper.creation(kind, event) {
+        Ok(creation) => creation,
+        Err(e) => {
+            return TargetPlan {
+                target: kind.as_str(),
+                verdict: format!("dead letter (mapping): {e}"),
+                requests: vec![],
             }
         }
-    } else {
-        None
     };
-    let mut hints = LookupHints::from_data(&event.data);
-    if let Some(creation) = &creation {
-        hints = hints.with_created(&creation.fields, target.match_fields());
-    }
+    let hints = match_hints(target, &event.data, creation.as_ref());
     let keys: Vec<String> = [
         ("federated id", &hints.federated_id),
         ("user name", &hints.username),

@@ -28,7 +28,7 @@ pub use config::ReconcileConfig;
 use crate::config::Config;
 use crate::event::{Accounts, Action, HrEvent};
 use crate::mapping::Mapper;
-use crate::targets::{LookupHints, Target};
+use crate::targets::{match_hints, Target};
 use classify::{classify, Person, TargetResult};
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -191,12 +191,8 @@ fn person(target: &dyn Target, mapper: &Mapper, record: &snapshot::HrRecord) -> 
         data: record.data.clone(),
         accounts: Accounts::default(),
     };
-    let mut hints = LookupHints::from_data(&record.data);
-    if record.active && mapper.creates(kind) {
-        if let Ok(Some(fields)) = mapper.map_create(kind, &event) {
-            hints = hints.with_created(&fields, target.match_fields());
-        }
-    }
+    let creation = mapper.creation(kind, &event).ok().flatten();
+    let hints = match_hints(target, &record.data, creation.as_ref());
     Person {
         employee_id: record.employee_id.clone(),
         active: record.active,

@@ -4,7 +4,11 @@
 //! `held_messages` (kind `staged`); a staged leaver and a staged joiner are told apart by
 //! the action, so one guard's backlog never stops the other's traffic.
 
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+use super::writer::Writer;
 
 use super::queries::now_us;
 use super::{Backend, Store, StoreError};
@@ -31,7 +35,32 @@ pub enum Admission {
     },
 }
 
+/// `SELECT COUNT(*) AS n …` inside the admission's transaction.
+async fn count<'q>(
+    tx: &mut Writer,
+    query: Query<'q, Any, AnyArguments<'q>>,
+) -> Result<i64, StoreError> {
+    query
+        .fetch_one(tx.conn())
+        .await
+        .and_then(|row| row.try_get("n"))
+        .map_err(|e| tx.fail(e))
+}
+
 impl Store {
+    /// On PostgreSQL, serialises one guard's admissions across replicas (the advisory
+    /// lock is released when the transaction ends); SQLite has a single writer anyway.
+    async fn serialise_admissions(&self, tx: &mut Writer, key: i64) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(tx.conn())
+                .await
+                .map_err(|e| tx.fail(e))?;
+        }
+        Ok(())
+    }
+
     /// The mass-deprovision guard: admits a deprovisioning event if the rolling window
     /// still has room and nothing is already staged; otherwise the caller stages it.
     /// Decided in one transaction so several replicas together stay within the limit.
@@ -44,45 +73,37 @@ impl Store {
         const OP: &str = "admit_deprovision";
         let now = now_us();
         let mut tx = self.begin_write(OP).await?;
-        if self.backend == Backend::Postgres {
-            // Serialises admissions across replicas (released when the transaction ends).
-            sqlx::query("SELECT pg_advisory_xact_lock(7210001)")
-                .execute(tx.conn())
-                .await
-                .map_err(|e| tx.fail(e))?;
-        }
-        let already: i64 =
+        self.serialise_admissions(&mut tx, 7210001).await?;
+        let already = count(
+            &mut tx,
             sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_one(tx.conn())
-                .await
-                .and_then(|row| row.try_get("n"))
-                .map_err(|e| tx.fail(e))?;
+                .bind(event_id),
+        )
+        .await?;
         if already > 0 {
             tx.commit().await?;
             return Ok(Admission::Admitted);
         }
-        let staged: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM held_messages \
+        let staged = count(
+            &mut tx,
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM held_messages \
              WHERE kind = 'staged' AND status = 'pending' AND action = 'leaver'",
+            ),
         )
-        .fetch_one(tx.conn())
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(|e| tx.fail(e))?;
-        let known: i64 = sqlx::query("SELECT COUNT(DISTINCT employee_id) AS n FROM account_links")
-            .fetch_one(tx.conn())
-            .await
-            .and_then(|row| row.try_get("n"))
-            .map_err(|e| tx.fail(e))?;
+        .await?;
+        let known = count(
+            &mut tx,
+            sqlx::query("SELECT COUNT(DISTINCT employee_id) AS n FROM account_links"),
+        )
+        .await?;
         let window_start = now - limits.window.whole_microseconds() as i64;
-        let used: i64 =
+        let used = count(
+            &mut tx,
             sqlx::query("SELECT COUNT(*) AS n FROM deprovision_admissions WHERE at_us > $1")
-                .bind(window_start)
-                .fetch_one(tx.conn())
-                .await
-                .and_then(|row| row.try_get("n"))
-                .map_err(|e| tx.fail(e))?;
+                .bind(window_start),
+        )
+        .await?;
         let by_percent = (limits.max_percent / 100.0 * known.max(0) as f64).floor() as u64;
         let allowed = limits.max_absolute.min(by_percent).max(limits.floor);
         if staged > 0 || used.max(0) as u64 >= allowed {
@@ -124,42 +145,31 @@ impl Store {
         const OP: &str = "admit_creation";
         let now = now_us();
         let mut tx = self.begin_write(OP).await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7210002)")
-                .execute(tx.conn())
-                .await
-                .map_err(|e| tx.fail(e))?;
-        }
-        let already: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM creation_admissions WHERE event_id = $1 AND target = $2",
+        self.serialise_admissions(&mut tx, 7210002).await?;
+        let already = count(
+            &mut tx,
+            sqlx::query(
+                "SELECT COUNT(*) AS n FROM creation_admissions WHERE event_id = $1 AND target = $2",
+            )
+            .bind(event_id)
+            .bind(target),
         )
-        .bind(event_id)
-        .bind(target)
-        .fetch_one(tx.conn())
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(|e| tx.fail(e))?;
+        .await?;
         if already > 0 {
             tx.commit().await?;
             return Ok(Admission::Admitted);
         }
-        let staged: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM held_messages \
-             WHERE kind = 'staged' AND status = 'pending' AND action <> 'leaver' AND event_id <> $1",
-        )
+        let staged = count(&mut tx, sqlx::query("SELECT COUNT(*) AS n FROM held_messages \
+             WHERE kind = 'staged' AND status = 'pending' AND action <> 'leaver' AND event_id <> $1")
         .bind(event_id)
-        .fetch_one(tx.conn())
-        .await
-        .and_then(|row| row.try_get("n"))
-        .map_err(|e| tx.fail(e))?;
+        ).await?;
         let window_start = now - limits.window.whole_microseconds() as i64;
-        let used: i64 =
+        let used = count(
+            &mut tx,
             sqlx::query("SELECT COUNT(*) AS n FROM creation_admissions WHERE at_us > $1")
-                .bind(window_start)
-                .fetch_one(tx.conn())
-                .await
-                .and_then(|row| row.try_get("n"))
-                .map_err(|e| tx.fail(e))?;
+                .bind(window_start),
+        )
+        .await?;
         let allowed = limits.max_per_window;
         if staged > 0 || used.max(0) as u64 >= allowed {
             tx.commit().await?;

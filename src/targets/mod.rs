@@ -144,6 +144,17 @@ impl LookupHints {
     }
 }
 
+/// What the worker searches `target` by for a person: `data.person`'s hints, overridden by
+/// the values `creation` (if any) would write — the one rule for the worker, dry runs and
+/// reconciliation.
+pub fn match_hints(target: &dyn Target, data: &Value, creation: Option<&Creation>) -> LookupHints {
+    let hints = LookupHints::from_data(data);
+    match creation {
+        Some(creation) => hints.with_created(&creation.fields, target.match_fields()),
+        None => hints,
+    }
+}
+
 /// Which `create` fields of a target hold the values it matches accounts by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MatchFields {
