@@ -77,6 +77,15 @@ enum Command {
         /// worker's metrics and alerts, and the Job should fail only on errors).
         #[arg(long)]
         exit_zero_on_drift: bool,
+        /// Publish corrective events into the worker's queue (a dry run otherwise): movers
+        /// for drift, missing and unlinked accounts, leavers for people who left, under the
+        /// same dedupe, ordering and guards as HR's events. Orphans and ambiguous matches
+        /// are only reported.
+        #[arg(long)]
+        apply: bool,
+        /// Who corrects, for the state store (defaults to $USER, else `reconcile`).
+        #[arg(long, env = "USER", default_value = "reconcile")]
+        actor: String,
     },
     /// Operations held back by the mass-deprovision guard or the creation guard.
     Staged {
@@ -217,23 +226,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             snapshot,
             output,
             exit_zero_on_drift,
-        } => reconcile(&cli.config, snapshot, output, exit_zero_on_drift).await,
+            apply,
+            actor,
+        } => {
+            let options = hrsync::reconcile::Options {
+                snapshot,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                apply,
+                actor,
+            };
+            reconcile(&cli.config, options, output, exit_zero_on_drift).await
+        }
     }
 }
 
 /// Exits 1 when drift was found (0 in sync); errors exit 2 through `main`.
 async fn reconcile(
     path: &std::path::Path,
-    snapshot: PathBuf,
+    options: hrsync::reconcile::Options,
     output: ReportFormat,
     exit_zero_on_drift: bool,
 ) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     let config = load(path)?;
-    let options = hrsync::reconcile::Options {
-        snapshot,
-        progress: std::io::stderr().is_terminal(),
-    };
     let report = hrsync::reconcile::run(&config, &options).await?;
     let text = match output {
         ReportFormat::Table => hrsync::reconcile::report::table(&report),

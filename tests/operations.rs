@@ -202,10 +202,7 @@ async fn every_metric_in_the_dashboard_and_alert_rules_is_exported_by_a_running_
     let snapshot = std::env::temp_dir().join(format!("{}-snapshot.jsonl", h.unique));
     let person = mover()["data"].clone();
     std::fs::write(&snapshot, person.to_string()).unwrap();
-    let options = hrsync::reconcile::Options {
-        snapshot,
-        progress: false,
-    };
+    let options = hrsync::reconcile::Options::dry_run(snapshot);
     hrsync::reconcile::run(&h.config, &options).await.unwrap();
     h.wait_metric(
         "hrsync_reconcile_accounts",

@@ -84,15 +84,9 @@ async fn reconcile_run(people: usize) -> Result<ReconcileResult> {
     let snapshot = std::env::temp_dir().join(format!("{}-bench-snapshot.jsonl", h.unique));
     std::fs::write(&snapshot, lines.join("\n"))?;
     let started = Instant::now();
-    let report = reconcile::run(
-        &h.config,
-        &Options {
-            snapshot: snapshot.clone(),
-            progress: false,
-        },
-    )
-    .await
-    .context("reconcile")?;
+    let report = reconcile::run(&h.config, &Options::dry_run(snapshot.clone()))
+        .await
+        .context("reconcile")?;
     let seconds = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&snapshot);
     let not_in_sync: usize = report

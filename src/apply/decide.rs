@@ -11,7 +11,8 @@ use crate::store::{Outcome, TargetState};
 pub(super) enum Step {
     /// This event id was already settled for the target.
     Duplicate,
-    /// A higher or equal sequence was applied for the employee: skipped, recorded.
+    /// A higher or equal sequence was applied for the employee (a higher one only, for a
+    /// proven reconcile correction): skipped, recorded.
     Stale,
     /// No account known: search the target for the person's (and create one for an
     /// active employee where the mapping has a `create` block), then apply.
@@ -19,12 +20,15 @@ pub(super) enum Step {
     Apply,
 }
 
-/// The step for an event with `sequence`, given the target's `state`; `account_known`:
-/// the event or the store names the account; `mapped`: the mapping sets something in the
-/// target for this event's action (nothing to do otherwise, so nothing to search for).
+/// The step for an event with `sequence`, given the target's `state`; `corrects`: the store
+/// proves the event a reconcile correction here, which may re-assert the sequence already
+/// applied; `account_known`: the event or the store names the account; `mapped`: the
+/// mapping sets something in the target for this event's action (nothing to do otherwise,
+/// so nothing to search for).
 pub(super) fn decide(
     state: &TargetState,
     sequence: u64,
+    corrects: bool,
     account_known: bool,
     mapped: bool,
 ) -> Step {
@@ -37,7 +41,7 @@ pub(super) fn decide(
     if state
         .last
         .as_ref()
-        .is_some_and(|last| last.sequence >= sequence)
+        .is_some_and(|last| last.sequence > sequence || (last.sequence == sequence && !corrects))
     {
         return Step::Stale;
     }
@@ -84,39 +88,59 @@ mod tests {
                 outcome: Some(outcome),
                 ..applied_at(9)
             };
-            assert_eq!(decide(&state, 3, true, false), Step::Duplicate, "{outcome}");
+            assert_eq!(
+                decide(&state, 3, false, true, false),
+                Step::Duplicate,
+                "{outcome}"
+            );
         }
         // Unlinked is not settled: a later link lets the same event through.
         let unlinked = TargetState {
             outcome: Some(Outcome::Unlinked),
             ..TargetState::default()
         };
-        assert_eq!(decide(&unlinked, 1, true, false), Step::Apply);
+        assert_eq!(decide(&unlinked, 1, false, true, false), Step::Apply);
     }
 
     #[test]
     fn an_older_or_equal_sequence_is_stale_a_newer_one_applies() {
-        assert_eq!(decide(&applied_at(5), 4, true, false), Step::Stale);
-        assert_eq!(decide(&applied_at(5), 5, true, false), Step::Stale);
-        assert_eq!(decide(&applied_at(5), 6, true, false), Step::Apply);
-        assert_eq!(decide(&TargetState::default(), 1, true, false), Step::Apply);
+        assert_eq!(decide(&applied_at(5), 4, false, true, false), Step::Stale);
+        assert_eq!(decide(&applied_at(5), 5, false, true, false), Step::Stale);
+        assert_eq!(decide(&applied_at(5), 6, false, true, false), Step::Apply);
+        assert_eq!(
+            decide(&TargetState::default(), 1, false, true, false),
+            Step::Apply
+        );
+    }
+
+    #[test]
+    fn a_proven_correction_may_reassert_the_applied_sequence_never_go_below_it() {
+        assert_eq!(decide(&applied_at(5), 5, true, true, false), Step::Apply);
+        assert_eq!(decide(&applied_at(5), 4, true, true, false), Step::Stale);
+        assert_eq!(decide(&applied_at(5), 6, true, true, false), Step::Apply);
+        // Once settled it is a duplicate like any event.
+        let settled = TargetState {
+            outcome: Some(Outcome::Applied),
+            ..applied_at(5)
+        };
+        assert_eq!(decide(&settled, 5, true, true, false), Step::Duplicate);
     }
 
     #[test]
     fn only_a_mapped_event_without_a_known_account_is_matched() {
         let nothing = TargetState::default();
-        assert_eq!(decide(&nothing, 1, false, true), Step::Match);
-        assert_eq!(decide(&nothing, 1, true, true), Step::Apply);
+        assert_eq!(decide(&nothing, 1, false, false, true), Step::Match);
+        assert_eq!(decide(&nothing, 1, false, true, true), Step::Apply);
         // Nothing mapped for the action: nothing to search for (reported not mapped).
-        assert_eq!(decide(&nothing, 1, false, false), Step::Apply);
+        assert_eq!(decide(&nothing, 1, false, false, false), Step::Apply);
         // Stale before matching: an old event costs no search and creates nothing.
-        assert_eq!(decide(&applied_at(7), 3, false, true), Step::Stale);
+        assert_eq!(decide(&applied_at(7), 3, false, false, true), Step::Stale);
         // A duplicate neither.
         let settled = TargetState {
             outcome: Some(Outcome::Applied),
             ..TargetState::default()
         };
-        assert_eq!(decide(&settled, 1, false, true), Step::Duplicate);
+        assert_eq!(decide(&settled, 1, false, false, true), Step::Duplicate);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //!
 //! - this file: the [`Applier`], one event's way through gate, store read, targets, record;
 //! - `decide`: the pure decision per target (duplicate, stale, match, apply);
+//! - `correction`: which targets a reconcile correction is proven for, by the store;
 //! - `prepare`: the change for a target — mapped fields and the account;
 //! - `provision`: an account nobody linked — matched, or created under the creation guard;
 //! - `call`: the guarded call — breaker, retries, metrics — and its [`TargetOutcome`];
@@ -33,6 +34,7 @@
 mod breaker;
 mod call;
 pub mod config;
+mod correction;
 mod decide;
 pub mod gate;
 mod prepare;
@@ -42,6 +44,7 @@ mod retry;
 mod verdict;
 
 pub use breaker::{Breaker, BreakerState, Transition};
+pub use correction::data_digest;
 pub use retry::{with_retries, Attempted};
 pub use verdict::{DeadLetter, DeadLetterReason, Deferral, TargetOutcome, TargetReport, Verdict};
 
@@ -293,12 +296,21 @@ impl Applier {
         if !self.store.health().may_change_targets() {
             return Err(Interrupted::StoreOutage);
         }
-        let mut planned: Vec<Planned> =
-            join_all(self.targets.iter().zip(states).map(|(target, state)| {
-                self.decide_and_apply(target.as_ref(), event, state, released_by_operator)
-            }))
-            .await;
-        self.remember(event, &mut planned, shutdown).await?;
+        let proven = correction::proven(event, &states);
+        let source = correction::source(&proven);
+        let mut planned: Vec<Planned> = join_all(self.targets.iter().zip(states).zip(proven).map(
+            |((target, state), corrects)| {
+                self.decide_and_apply(
+                    target.as_ref(),
+                    event,
+                    state,
+                    corrects,
+                    released_by_operator,
+                )
+            },
+        ))
+        .await;
+        self.remember(event, source, &mut planned, shutdown).await?;
         Ok(planned
             .into_iter()
             .map(|p| {
@@ -319,12 +331,14 @@ impl Applier {
     }
 
     /// Decides from the stored state whether `target` still needs `event` (see `decide`),
-    /// applies it if so, and says what to record.
+    /// applies it if so, and says what to record. `corrects`: the store proves the event a
+    /// reconcile correction for this target (see `correction`).
     async fn decide_and_apply(
         &self,
         target: &dyn Target,
         event: &HrEvent,
         state: TargetState,
+        corrects: bool,
         released_by_operator: bool,
     ) -> Planned {
         let kind = target.kind();
@@ -334,7 +348,7 @@ impl Applier {
         let mut known = in_event.map(str::to_string).or(state.account.clone());
         let mut created = None;
         let mapped = self.mapper.maps(kind, event.action);
-        match decide::decide(&state, event.sequence, known.is_some(), mapped) {
+        match decide::decide(&state, event.sequence, corrects, known.is_some(), mapped) {
             Step::Duplicate => return plan.outcome(TargetOutcome::Duplicate, None),
             Step::Stale => {
                 let record = TargetRecord::NotApplied {
@@ -359,9 +373,15 @@ impl Applier {
         }
         let created_now = created.is_some();
         let change = match self.change_for(target, event, known) {
-            // A just-created account holds what it was created with.
+            // A just-created account holds what it was created with. A correction is
+            // compared with the target's own values: what hrsync last wrote is what a hand
+            // edit made untrue.
             Ok(change) => Change {
-                previous: state.last.map(|last| last.fields).or(created),
+                previous: state
+                    .last
+                    .map(|last| last.fields)
+                    .filter(|_| !corrects)
+                    .or(created),
                 ..change
             },
             // A failure is recorded once its dead letter is confirmed (`record_dead_letters`).

@@ -12,7 +12,9 @@
 
 use super::{Applier, DeadLetter, Deferral, Interrupted, TargetOutcome};
 use crate::event::HrEvent;
-use crate::store::{health::PROBE_INTERVAL, EventRecord, Outcome, StoreError, TargetRecord};
+use crate::store::{
+    health::PROBE_INTERVAL, EventRecord, EventSource, Outcome, StoreError, TargetRecord,
+};
 use crate::targets::{ErrorCode, TargetKind};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,7 @@ impl Applier {
     pub(super) async fn remember(
         &self,
         event: &HrEvent,
+        source: EventSource,
         planned: &mut [Planned],
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
@@ -32,6 +35,7 @@ impl Applier {
                 .filter_map(|p| Some((p.kind.as_str().to_string(), p.link.clone()?)))
                 .collect(),
             targets: planned.iter().filter_map(|p| p.record.clone()).collect(),
+            source,
         };
         // Only a record of changed targets is worth holding the message for: otherwise the
         // event starts again once the store is back, and finds the same.
@@ -101,11 +105,14 @@ impl Applier {
         if targets.is_empty() {
             return true;
         }
+        // Rare enough for a read of its own; a failed read only costs the audit's label.
+        let source = self.source_of_settled(event).await;
         let record = EventRecord {
             event_id: event.id.clone(),
             employee_id: event.employee_id().to_string(),
             links: Vec::new(),
             targets,
+            source,
         };
         match self.write_until_recorded(&record, shutdown).await {
             Ok(_) => true,
@@ -190,5 +197,21 @@ impl Planned {
         self.outcome = outcome;
         self.record = record;
         self
+    }
+}
+
+impl Applier {
+    /// Where `event` came from, read again for its dead letters (a rare path; a failed
+    /// read only costs the audit entry its `reconcile` label).
+    async fn source_of_settled(&self, event: &HrEvent) -> EventSource {
+        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
+        match self
+            .store
+            .target_states(&event.id, event.employee_id(), &labels)
+            .await
+        {
+            Ok(states) => super::correction::source(&super::correction::proven(event, &states)),
+            Err(_) => EventSource::Hr,
+        }
     }
 }

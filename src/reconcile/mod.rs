@@ -2,7 +2,7 @@
 //! target — the safety net beside the event stream (events lost upstream, accounts edited
 //! by hand, an HR feed down for a week), in one table of each person across all targets.
 //!
-//! Read only: each target's accounts are read with its documented paginated listing
+//! Each target's accounts are read with its documented paginated listing
 //! (Vault VQL over `users` by `PAGEOFFSET`, SiteVault VQL over `person__sys` following
 //! `next_page`, SuperOffice's AllUsers archive following `odata.nextLink`, SCIM `GET
 //! /Users` by `startIndex`), within the clients' rate limits; then [`classify`] compares
@@ -14,12 +14,17 @@
 //! nothing reported as missing or orphaned. A successful run is recorded in the store per
 //! target; the worker exports it (`hrsync_reconcile_*`).
 //!
+//! A dry run by default: the report lists the corrections `--apply` would publish. With
+//! `--apply` they go into the normal pipeline ([`correct`]).
+//!
 //! - `snapshot`: reading the HR file (JSON lines or CSV);
 //! - `classify`: the statuses, pure;
+//! - `correct`: the corrective events and their proof in the store;
 //! - `report`: table, JSON and CSV.
 
 pub mod classify;
 pub mod config;
+pub mod correct;
 pub mod report;
 pub mod snapshot;
 
@@ -41,6 +46,30 @@ pub struct Options {
     pub snapshot: PathBuf,
     /// Show a progress bar per target (on a terminal).
     pub progress: bool,
+    /// Publish the corrections (a dry run otherwise).
+    pub apply: bool,
+    /// Who runs it, for the corrections' rows in the store.
+    pub actor: String,
+}
+
+impl Options {
+    /// A dry run of `snapshot` without progress bars.
+    pub fn dry_run(snapshot: PathBuf) -> Self {
+        Options {
+            snapshot,
+            progress: false,
+            apply: false,
+            actor: "reconcile".into(),
+        }
+    }
+
+    /// The same run, publishing its corrections.
+    pub fn applied(self) -> Self {
+        Options {
+            apply: true,
+            ..self
+        }
+    }
 }
 
 /// One target's part of the report.
@@ -60,6 +89,8 @@ pub struct Report {
     pub snapshot: String,
     pub people: usize,
     pub targets: Vec<TargetReport>,
+    /// What `--apply` published, or would publish.
+    pub corrections: correct::Corrections,
 }
 
 impl Report {
@@ -81,7 +112,9 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Report> {
     let mapper = Mapper::new(&config.mapping)
         .map_err(|errors| anyhow::anyhow!("invalid mapping:\n  {}", errors.join("\n  ")))?;
     let exclude = config.reconcile.exclude_pattern()?;
-    let store = crate::worker::open_store(config).await?;
+    let store = crate::worker::open_store(config)
+        .await?
+        .with_actor(&options.actor);
     let targets = crate::worker::build_targets(config)?;
     let bars = indicatif::MultiProgress::new();
     if !options.progress {
@@ -139,20 +172,31 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Report> {
         }
         let links: HashMap<String, String> =
             store.links_of(kind.as_str()).await?.into_iter().collect();
+        let mut accounts = listing.accounts;
+        if !target.listing_shows_access() {
+            // What the listing cannot show, hrsync's own record of it: a linked account
+            // whose access hrsync removed counts as disabled.
+            let removed: std::collections::HashSet<&str> = store
+                .applied_fields_of(kind.as_str())
+                .await?
+                .iter()
+                .filter(|(_, fields)| target.access_removed(fields))
+                .filter_map(|(employee, _)| links.get(employee).map(String::as_str))
+                .collect();
+            for account in &mut accounts {
+                if removed.contains(account.id.as_str()) {
+                    account.active = false;
+                }
+            }
+        }
         let people: Vec<Person> = records
             .iter()
             .map(|record| person(target.as_ref(), &mapper, record))
             .collect();
-        let result = classify(
-            kind.as_str(),
-            &people,
-            &listing.accounts,
-            &links,
-            exclude.as_ref(),
-        );
+        let result = classify(kind.as_str(), &people, &accounts, &links, exclude.as_ref());
         reports.push(TargetReport {
             result,
-            listed: listing.accounts.len(),
+            listed: accounts.len(),
             calls: listing.calls,
         });
     }
@@ -166,10 +210,26 @@ pub async fn run(config: &Config, options: &Options) -> anyhow::Result<Report> {
             .record_reconcile(&target.result.target, target.listed as u64, &counts)
             .await?;
     }
+    let applied = store.applied_sequences().await?;
+    let mut corrections = correct::plan(&records, &reports, &applied);
+    if options.apply && !corrections.planned.is_empty() {
+        let bar = bars.add(indicatif::ProgressBar::new(corrections.planned.len() as u64));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} published")
+                .expect("static template"),
+        );
+        bar.set_prefix("corrections");
+        correct::publish(config, &store, &mut corrections, &reference, &|n| {
+            bar.set_position(n as u64)
+        })
+        .await?;
+        bar.finish();
+    }
     Ok(Report {
         snapshot: options.snapshot.display().to_string(),
         people: records.len(),
         targets: reports,
+        corrections,
     })
 }
 

@@ -77,7 +77,37 @@ pub fn table(report: &Report) -> String {
             );
         }
     }
+    corrections(&mut out, &report.corrections);
     out
+}
+
+fn corrections(out: &mut String, corrections: &super::correct::Corrections) {
+    let n = corrections.planned.len();
+    if corrections.published {
+        let _ = writeln!(
+            out,
+            "\n{n} corrections published to the worker's queue (x-hrsync-source=reconcile)"
+        );
+    } else if n > 0 {
+        let _ = writeln!(out, "\n{n} corrections would be published with --apply");
+    }
+    for planned in &corrections.planned {
+        let _ = writeln!(
+            out,
+            "  {} {} at sequence {} for {}",
+            planned.employee_id,
+            planned.action,
+            planned.sequence,
+            planned.targets.join(", ")
+        );
+    }
+    for skipped in &corrections.skipped {
+        let _ = writeln!(
+            out,
+            "  {} not corrected: {}",
+            skipped.employee_id, skipped.reason
+        );
+    }
 }
 
 fn cell(person: &super::classify::PersonResult) -> String {

@@ -3,7 +3,10 @@
 //! dotted column names (`person.first_name`) and `;`-separated `roles` and `sites`.
 //!
 //! `status` says whether the person is still employed: `active` (the default) or `left`
-//! (also `inactive`, `terminated`); a left person's accounts should be disabled.
+//! (also `inactive`, `terminated`); a left person's accounts should be disabled. An
+//! optional `sequence` is the HR record version (as an event's): `reconcile --apply`
+//! publishes corrections at it and never corrects with a record older than what was
+//! applied.
 
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -13,7 +16,9 @@ use std::path::Path;
 pub struct HrRecord {
     pub employee_id: String,
     pub active: bool,
-    /// As an event's `data`.
+    /// The HR record version, if the snapshot carries it.
+    pub sequence: Option<u64>,
+    /// As an event's `data` (without `sequence`, an envelope attribute).
     pub data: Value,
 }
 
@@ -78,7 +83,7 @@ fn csv(text: &str) -> anyhow::Result<Vec<HrRecord>> {
     Ok(records)
 }
 
-fn record(data: Value) -> Result<HrRecord, String> {
+fn record(mut data: Value) -> Result<HrRecord, String> {
     let employee_id = data
         .get("employee_id")
         .and_then(Value::as_str)
@@ -90,9 +95,28 @@ fn record(data: Value) -> Result<HrRecord, String> {
         Some("left" | "inactive" | "terminated") => false,
         Some(other) => return Err(format!("status {other:?} is neither active nor left")),
     };
+    let sequence = match data.as_object_mut().and_then(|d| d.remove("sequence")) {
+        None => None,
+        Some(value) => {
+            let parsed = match &value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse::<u64>().ok(),
+                _ => None,
+            };
+            match parsed {
+                Some(n) if n >= 1 && i64::try_from(n).is_ok() => Some(n),
+                _ => {
+                    return Err(format!(
+                        "sequence {value} is not a whole number of at least 1"
+                    ))
+                }
+            }
+        }
+    };
     Ok(HrRecord {
         employee_id,
         active,
+        sequence,
         data,
     })
 }
@@ -126,5 +150,23 @@ mod tests {
         assert!(err.to_string().contains("line 2: no employee_id"), "{err}");
         let err = json_lines("{\"employee_id\":\"E1\",\"status\":\"gone\"}").unwrap_err();
         assert!(err.to_string().contains("neither active nor left"), "{err}");
+    }
+
+    #[test]
+    fn a_sequence_is_the_record_version_and_leaves_the_data() {
+        let records = json_lines("{\"employee_id\":\"E1\",\"sequence\":7}").unwrap();
+        assert_eq!(records[0].sequence, Some(7));
+        assert!(records[0].data.get("sequence").is_none());
+        let records = csv("employee_id,sequence\nE1,12\nE2,\n").unwrap();
+        assert_eq!(records[0].sequence, Some(12));
+        assert_eq!(records[1].sequence, None);
+        for bad in ["0", "-1", "1.5", "\"x\""] {
+            let line = format!("{{\"employee_id\":\"E1\",\"sequence\":{bad}}}");
+            let err = json_lines(&line).unwrap_err();
+            assert!(
+                err.to_string().contains("not a whole number"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

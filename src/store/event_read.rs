@@ -5,12 +5,12 @@
 use sqlx::any::AnyRow;
 
 use super::event_record::{column, placeholders};
-use super::{AppliedState, Store, StoreError, TargetState};
+use super::{AppliedState, CorrectionProof, Store, StoreError, TargetState};
 
 impl Store {
     /// Everything the worker needs before it touches the targets, in one round trip: per
-    /// target, the event's recorded outcome there, the employee's linked account and the
-    /// last applied state. The result is in the order of `targets`.
+    /// target, the event's recorded outcome there, the employee's linked account, the
+    /// last applied state and whether the event is a reconcile correction there. The result is in the order of `targets`.
     pub async fn target_states(
         &self,
         event_id: &str,
@@ -28,9 +28,12 @@ impl Store {
                (SELECT a.account_id FROM account_links a \
                  WHERE a.employee_id = $2 AND a.target = w.target) AS account_id, \
                s.sequence AS sequence, s.digest AS digest, s.fields AS fields, \
-               s.event_id AS last_event_id \
+               s.event_id AS last_event_id, \
+               c.sequence AS correction_sequence, c.data_digest AS correction_digest \
              FROM wanted w \
-             LEFT JOIN applied_state s ON s.employee_id = $2 AND s.target = w.target",
+             LEFT JOIN applied_state s ON s.employee_id = $2 AND s.target = w.target \
+             LEFT JOIN reconcile_corrections c ON c.event_id = $1 AND c.target = w.target \
+               AND c.employee_id = $2",
             placeholders(targets.len(), 1, 3)
         );
         let mut query = sqlx::query(&sql).bind(event_id).bind(employee_id);
@@ -83,9 +86,18 @@ fn state_of(row: &AnyRow) -> Result<TargetState, StoreError> {
             })
         }
     };
+    let correction = match column::<Option<i64>>(row, "correction_sequence")? {
+        None => None,
+        Some(sequence) => Some(CorrectionProof {
+            sequence: u64::try_from(sequence)
+                .map_err(|_| StoreError::Corrupt(format!("negative sequence {sequence}")))?,
+            data_digest: column::<Option<String>>(row, "correction_digest")?.unwrap_or_default(),
+        }),
+    };
     Ok(TargetState {
         outcome,
         account,
         last,
+        correction,
     })
 }

@@ -10,7 +10,8 @@
 //!
 //! The rules are the ones the single-target calls always had: only a higher `sequence`
 //! replaces an employee's last applied state (checked inside the upsert, so it holds between
-//! replicas), an `applied`/`unchanged` record is never overwritten by a later non-applied
+//! replicas) — or the same one, by a correction the store itself holds a row for (see
+//! `reconcile_corrections` in the migrations), an `applied`/`unchanged` record is never overwritten by a later non-applied
 //! one, and the audit log gets field names and a digest, never values.
 
 use std::collections::HashSet;
@@ -22,7 +23,7 @@ use super::{
     digest,
     queries::{now_us, AuditRow},
     writer::Writer,
-    Outcome, Store, StoreError,
+    EventSource, Outcome, Store, StoreError,
 };
 
 /// What one event did in one target, as the state store keeps it. The one record type from
@@ -82,6 +83,8 @@ pub struct EventRecord {
     /// Accounts the event names, as `(target, account_id)`: linked for later leavers.
     pub links: Vec<(String, String)>,
     pub targets: Vec<TargetRecord>,
+    /// Where the event came from, for the audit log.
+    pub source: EventSource,
 }
 
 impl EventRecord {
@@ -105,6 +108,9 @@ const UPSERT_STATE_SUFFIX: &str = " \
         sequence = excluded.sequence, digest = excluded.digest, fields = excluded.fields, \
         event_id = excluded.event_id, updated_at_us = excluded.updated_at_us \
     WHERE excluded.sequence > applied_state.sequence \
+       OR (excluded.sequence = applied_state.sequence AND EXISTS ( \
+           SELECT 1 FROM reconcile_corrections c WHERE c.event_id = excluded.event_id \
+             AND c.target = excluded.target AND c.sequence = excluded.sequence)) \
     RETURNING target";
 
 const UPSERT_LINKS_SUFFIX: &str = " \
@@ -295,6 +301,7 @@ fn audit_rows<'a>(
                     values_digest: &row.digest,
                     outcome: *outcome,
                     at_us: now,
+                    source: record.source,
                 }),
             TargetRecord::NotApplied {
                 target,
@@ -307,6 +314,7 @@ fn audit_rows<'a>(
                 values_digest: "",
                 outcome: Outcome::DeadLettered,
                 at_us: now,
+                source: record.source,
             }),
             TargetRecord::NotApplied { .. } => None,
         })

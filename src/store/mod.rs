@@ -71,7 +71,7 @@ pub use event_record::{EventRecord, TargetRecord};
 pub use guard::{Admission, CreationLimits, GuardLimits};
 pub use health::{StoreHealth, Unrecorded};
 pub use held::{HeldFacts, HeldFilter, HeldKind, HeldMessage, HeldStatus};
-pub use reconcile::ReconcileRun;
+pub use reconcile::{Correction, ReconcileRun};
 
 /// The actor written to audit entries unless [`Store::with_actor`] says otherwise.
 pub const WORKER_ACTOR: &str = "worker";
@@ -169,6 +169,8 @@ pub struct TargetState {
     pub account: Option<String>,
     /// The last change applied for the employee in this target.
     pub last: Option<AppliedState>,
+    /// The store's row saying this event is a reconcile correction for this target.
+    pub correction: Option<CorrectionProof>,
 }
 
 /// One line of the audit log. It names the fields but never holds their values.
@@ -186,6 +188,35 @@ pub struct AuditEntry {
     /// `worker`, or the name of the operator who replayed or forced the change.
     pub actor: String,
     pub at: time::OffsetDateTime,
+    /// `hr`, or `reconcile` for a correction `hrsync reconcile --apply` published.
+    pub source: String,
+}
+
+/// Where an event came from, as the store proves it — never as a message claims it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventSource {
+    /// The HR event stream (and replays and releases of it).
+    #[default]
+    Hr,
+    /// A correction of `hrsync reconcile --apply`, proven by its `reconcile_corrections` row.
+    Reconcile,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventSource::Hr => "hr",
+            EventSource::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// A correction's row, as the per-event read finds it: the sequence and `data` digest
+/// `hrsync reconcile --apply` published the event with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrectionProof {
+    pub sequence: u64,
+    pub data_digest: String,
 }
 
 /// Which database a [`Store`] talks to.

@@ -11,12 +11,12 @@ use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
 
 use super::{
-    event_record::placeholders, writer::Writer, AppliedState, AuditEntry, Outcome, Store,
-    StoreError,
+    event_record::placeholders, writer::Writer, AppliedState, AuditEntry, EventSource, Outcome,
+    Store, StoreError,
 };
 
 const AUDIT_COLUMNS: &str =
-    "event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us";
+    "event_id, employee_id, target, fields_changed, values_digest, outcome, actor, at_us, source";
 
 impl Store {
     /// The recorded outcome of `event_id` for `target`, if it was processed (and not pruned).
@@ -130,6 +130,25 @@ impl Store {
             .collect()
     }
 
+    /// Every employee's last applied fields in `target`.
+    pub async fn applied_fields_of(
+        &self,
+        target: &str,
+    ) -> Result<Vec<(String, Map<String, Value>)>, StoreError> {
+        let rows = sqlx::query("SELECT employee_id, fields FROM applied_state WHERE target = $1")
+            .bind(target)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("applied_fields_of"))?;
+        rows.iter()
+            .map(|row| {
+                let fields = serde_json::from_str(&text(row, "fields")?)
+                    .map_err(|e| StoreError::Corrupt(format!("applied_state.fields: {e}")))?;
+                Ok((text(row, "employee_id")?, fields))
+            })
+            .collect()
+    }
+
     /// Audit entries, newest first, at most `limit` (none if `limit <= 0`); all employees,
     /// or only `employee_id`'s.
     pub async fn audit(
@@ -195,6 +214,7 @@ impl Store {
             values_digest: "",
             outcome: Outcome::Replayed,
             at_us: now_us(),
+            source: EventSource::Hr,
         };
         self.insert_audit(&mut tx, self.actor(), &[row]).await?;
         tx.commit().await?;
@@ -222,7 +242,7 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-            placeholders(rows.len(), 8, 1)
+            placeholders(rows.len(), 9, 1)
         );
         let mut query = sqlx::query(&sql);
         for row in rows {
@@ -234,7 +254,8 @@ impl Store {
                 .bind(row.values_digest)
                 .bind(row.outcome.as_str())
                 .bind(actor)
-                .bind(row.at_us);
+                .bind(row.at_us)
+                .bind(row.source.as_str());
         }
         query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
         Ok(())
@@ -250,6 +271,7 @@ pub(super) struct AuditRow<'a> {
     pub values_digest: &'a str,
     pub outcome: Outcome,
     pub at_us: i64,
+    pub source: EventSource,
 }
 
 fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
@@ -264,6 +286,7 @@ fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         outcome: text(row, "outcome")?.parse()?,
         actor: text(row, "actor")?,
         at: from_us(int(row, "at_us")?)?,
+        source: text(row, "source")?,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::held::{held, HeldKind, HeldMessage, HeldStatus, COLUMNS};
 use super::queries::{now_us, AuditRow};
-use super::{Backend, Outcome, Store, StoreError};
+use super::{Backend, EventSource, Outcome, Store, StoreError};
 
 impl Store {
     /// Claims up to `limit` due scheduled messages for `lease`; another replica will not
@@ -142,6 +142,7 @@ impl Store {
                 values_digest: "",
                 outcome,
                 at_us: now,
+                source: EventSource::Hr,
             }],
         )
         .await?;

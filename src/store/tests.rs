@@ -38,6 +38,7 @@ impl Store {
         let lost = self
             .record_event(&EventRecord {
                 event_id: event_id.into(),
+                source: Default::default(),
                 employee_id: employee_id.into(),
                 links: Vec::new(),
                 targets: vec![TargetRecord::Applied {
@@ -67,6 +68,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.record_event(&EventRecord {
             event_id: event_id.into(),
+            source: Default::default(),
             employee_id: employee_id.into(),
             links: Vec::new(),
             targets: vec![TargetRecord::NotApplied {
@@ -363,6 +365,7 @@ both_backends! {
         let lost = s
             .record_event(&EventRecord {
                 event_id: "ev-5".into(),
+                source: Default::default(),
                 employee_id: "e1".into(),
                 links: vec![("vault".into(), "V-1".into()), ("sitevault".into(), "SV-1".into())],
                 targets: vec![
@@ -405,6 +408,7 @@ both_backends! {
         let err = s
             .record_event(&EventRecord {
                 event_id: "ev-6".into(),
+                source: Default::default(),
                 employee_id: "e1".into(),
                 links: vec![("vault".into(), "V-2".into())],
                 targets: vec![TargetRecord::NotApplied { target: "vault".into(), outcome: Outcome::Applied }],
@@ -433,6 +437,7 @@ both_backends! {
                 store
                     .record_event(&EventRecord {
                         event_id: event,
+                        source: Default::default(),
                         employee_id: employee,
                         links: vec![("vault".into(), "V-1".into())],
                         targets: vec![TargetRecord::Applied {
@@ -510,6 +515,48 @@ both_backends! {
             let outcome = ctx.store.outcome_of(&format!("ev-{seq}"), "superoffice").await.unwrap();
             assert_eq!(outcome.is_some(), winners.contains(&seq), "ev-{seq}");
         }
+    }
+
+    async fn only_a_recorded_correction_may_reassert_the_applied_sequence(ctx) {
+        let s = &ctx.store;
+        let hr = fields(json!({"title": "CRA"}));
+        let hand_fixed = fields(json!({"title": "CRA", "note": "re-asserted"}));
+        assert!(s.record_applied("e1", "vault", "ev-5", 5, &hr, &names(&["title"]), Outcome::Applied).await.unwrap());
+        // The same sequence without a row: stale, nothing replaced.
+        assert!(!s.record_applied("e1", "vault", "look-alike", 5, &hand_fixed, &names(&["note"]), Outcome::Applied).await.unwrap());
+        let correction = Correction {
+            event_id: "reconcile-1".into(),
+            employee_id: "e1".into(),
+            sequence: 5,
+            data_digest: "d".into(),
+            targets: vec!["vault".into()],
+        };
+        s.record_corrections(std::slice::from_ref(&correction)).await.unwrap();
+        s.record_corrections(&[correction]).await.unwrap(); // again: nothing doubled
+        let states = s.target_states("reconcile-1", "e1", &["vault", "sitevault"]).await.unwrap();
+        assert_eq!(states[0].correction, Some(CorrectionProof { sequence: 5, data_digest: "d".into() }));
+        assert_eq!(states[1].correction, None, "only the targets it corrects");
+        // With its row: re-asserted at 5, and audited as reconcile's.
+        let lost = s
+            .record_event(&EventRecord {
+                event_id: "reconcile-1".into(),
+                employee_id: "e1".into(),
+                links: Vec::new(),
+                targets: vec![TargetRecord::Applied { target: "vault".into(), sequence: 5, fields: hand_fixed.clone(), changed: names(&["note"]), outcome: Outcome::Applied }],
+                source: EventSource::Reconcile,
+            })
+            .await
+            .unwrap();
+        assert!(lost.is_empty());
+        let last = s.last_applied("e1", "vault").await.unwrap().unwrap();
+        assert_eq!((last.sequence, last.event_id.as_str()), (5, "reconcile-1"));
+        let audit = s.audit(Some("e1"), 10).await.unwrap();
+        assert_eq!((audit[0].event_id.as_str(), audit[0].source.as_str()), ("reconcile-1", "reconcile"));
+        assert_eq!(audit[1].source, "hr");
+        // Never below: a correction row at 4 does not take the state back.
+        s.record_corrections(&[Correction { event_id: "reconcile-2".into(), employee_id: "e1".into(), sequence: 4, data_digest: "d".into(), targets: vec!["vault".into()] }]).await.unwrap();
+        assert!(!s.record_applied("e1", "vault", "reconcile-2", 4, &hr, &names(&["note"]), Outcome::Applied).await.unwrap());
+        assert_eq!(s.applied_sequences().await.unwrap().get("e1"), Some(&5));
     }
 
     async fn account_links_upsert(ctx) {

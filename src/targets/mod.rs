@@ -269,4 +269,17 @@ pub trait Target: Send + Sync {
     fn rate_limit_remaining(&self) -> Option<i64> {
         None
     }
+
+    /// Whether [`Target::list_accounts`] shows if an account can still get in. Where it
+    /// cannot (a leaver removes access without a status to list), reconciliation takes
+    /// [`Target::access_removed`] of what hrsync last applied instead.
+    fn listing_shows_access(&self) -> bool {
+        true
+    }
+
+    /// Whether `applied` — the fields hrsync last applied — removed the account's access.
+    fn access_removed(&self, applied: &Map<String, Value>) -> bool {
+        let _ = applied;
+        false
+    }
 }

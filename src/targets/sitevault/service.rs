@@ -89,6 +89,20 @@ impl Target for SiteVaultTarget {
         }
     }
 
+    /// A SiteVault leaver removes the org and site access (Edit User, `org_no_access__v`);
+    /// `person__sys` has no status for that, so the listing cannot show it.
+    fn listing_shows_access(&self) -> bool {
+        false
+    }
+
+    fn access_removed(&self, applied: &serde_json::Map<String, Value>) -> bool {
+        applied
+            .get("assignments")
+            .and_then(|a| a.pointer("/org_assignment/system_role_id"))
+            .and_then(Value::as_str)
+            == Some("org_no_access__v")
+    }
+
     /// VQL over `person__sys`, following `next_page` (POST) until the last page.
     async fn list_accounts(
         &self,
