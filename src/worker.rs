@@ -176,6 +176,7 @@ impl Worker {
             password.clone(),
             config.schedule.clone(),
             store,
+            target_names.iter().map(|t| t.to_string()).collect(),
             metrics.clone(),
             shutdown.clone(),
         ));

@@ -34,12 +34,13 @@ pub async fn publish_held(
 }
 
 /// Releases due scheduled messages every `poll_interval` until shutdown, and keeps the
-/// held-message gauges current.
+/// held-message and reconciliation gauges current (for the configured `targets`).
 pub async fn release_due_forever(
     rabbitmq: RabbitMqConfig,
     password: Secret,
     schedule: ScheduleConfig,
     store: Store,
+    targets: Vec<String>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
@@ -49,7 +50,7 @@ pub async fn release_due_forever(
             tracing::warn!(error = %e, "releasing due scheduled changes failed; will try again");
             channel = None;
         }
-        update_gauges(&store, &metrics).await;
+        update_gauges(&store, &targets, &metrics).await;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(schedule.poll_interval) => {}
@@ -88,7 +89,7 @@ async fn release_due(
     }
 }
 
-async fn update_gauges(store: &Store, metrics: &Metrics) {
+async fn update_gauges(store: &Store, targets: &[String], metrics: &Metrics) {
     if let Ok((count, next)) = store.held_summary(HeldKind::Scheduled).await {
         metrics.scheduled_pending.set(count as i64);
         metrics
@@ -103,7 +104,10 @@ async fn update_gauges(store: &Store, metrics: &Metrics) {
             .deprovision_guard_tripped
             .set(i64::from(leavers > 0));
     }
-    if let Ok(runs) = store.last_reconciles().await {
+    if let Ok(mut runs) = store.last_reconciles().await {
+        // A target switched off since its last run would hold the oldest success back
+        // forever: only configured targets count.
+        runs.retain(|run| targets.contains(&run.target));
         for run in &runs {
             for (status, n) in &run.counts {
                 metrics
