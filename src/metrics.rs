@@ -7,6 +7,12 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// The git revision the binary was built from (`unknown` without git at build time).
+pub const REVISION: &str = match option_env!("HRSYNC_GIT_COMMIT") {
+    Some(revision) => revision,
+    None => "unknown",
+};
+
 pub struct Metrics {
     registry: Registry,
     /// Events handled, by `type` (joiner/mover/leaver/invalid) and `outcome`.
@@ -14,7 +20,9 @@ pub struct Metrics {
     /// Per-target results of an event, by `target` and `outcome`
     /// (applied, not_mapped, unlinked, dead_lettered).
     pub target_outcomes: IntCounterVec,
-    /// Target API calls, by `target` and `status` (HTTP status or error code).
+    /// Target operations (one per attempt of an apply, search or create; the HTTP calls
+    /// each took are in `hrsync_target_api_calls_total`), by `target` and `status`
+    /// (`success` or the error code).
     pub target_requests: IntCounterVec,
     /// Target operation latency, by `target`, retries included.
     pub target_latency: HistogramVec,
@@ -58,6 +66,8 @@ pub struct Metrics {
     /// The last successful `hrsync reconcile`, from the store: people × target by
     /// `status` (and `orphan` accounts).
     pub reconcile_accounts: IntGaugeVec,
+    /// Messages in the dead-letter queue, as the broker counted them at the last look.
+    pub dead_letter_queue_messages: IntGauge,
     /// When the oldest of the targets' last successful reconciliations finished (Unix
     /// seconds; 0 if none ran).
     pub reconcile_last_success: IntGauge,
@@ -93,7 +103,7 @@ impl Metrics {
         let target_requests = IntCounterVec::new(
             Opts::new(
                 "hrsync_target_requests_total",
-                "Target API operations, by target and status",
+                "Target operations (one per attempt; HTTP calls are hrsync_target_api_calls_total), by target and status",
             ),
             &["target", "status"],
         )
@@ -255,8 +265,33 @@ impl Metrics {
             "When the oldest of the targets' last successful reconciliations finished (0 if none ran)",
         )
         .expect("valid metric");
+        let dead_letter_queue_messages = IntGauge::new(
+            "hrsync_dead_letter_queue_messages",
+            "Messages in the dead-letter queue (read every schedule poll interval)",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "hrsync_build_info",
+                "The running build: version and git revision (always 1)",
+            ),
+            &["version", "revision"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), REVISION])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process metrics register once");
         for collector in [
             Box::new(unlinked.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(crate::targets::http_client::api_calls().clone()),
+            Box::new(dead_letter_queue_messages.clone()),
+            Box::new(build_info),
             Box::new(reconcile_accounts.clone()),
             Box::new(reconcile_last_success.clone()),
             Box::new(account_matches.clone()),
@@ -315,14 +350,31 @@ impl Metrics {
             store_errors,
             store_recording,
             broker_config_problem,
+            dead_letter_queue_messages,
         }
     }
 
-    /// Creates the series for every known label value at zero, so dashboards and
-    /// `increase()` alerts see a series before its first event.
+    /// Creates the series for every possible label pair at zero, so dashboards and
+    /// `increase()` alerts see a series before its first event — and only possible ones
+    /// (no `type="invalid"` that was `applied`, no target that got an `invalid_event`).
     pub fn initialize(&self, targets: &[&str]) {
-        const TYPES: [&str; 4] = ["joiner", "mover", "leaver", "invalid"];
-        const OUTCOMES: [&str; 12] = [
+        /// What an HR event can end as (see `Verdict::outcome`); `returned` only at shutdown.
+        const EVENT_OUTCOMES: [&str; 12] = [
+            "applied",
+            "unchanged",
+            "duplicate",
+            "stale",
+            "unlinked",
+            "deferred",
+            "dead_lettered",
+            "not_mapped",
+            "scheduled",
+            "staged",
+            "returned",
+            "invalid",
+        ];
+        /// What one target's part can end as (see `TargetOutcome::as_str`).
+        const TARGET_OUTCOMES: [&str; 10] = [
             "applied",
             "unchanged",
             "duplicate",
@@ -331,13 +383,11 @@ impl Metrics {
             "deferred",
             "parked",
             "dead_lettered",
-            "invalid",
             "not_mapped",
-            "scheduled",
             "staged",
         ];
-        const REASONS: [&str; 8] = [
-            "invalid_event",
+        /// Why a target's part is dead-lettered (`invalid_event` has no target).
+        const TARGET_REASONS: [&str; 7] = [
             "mapping",
             "invalid_id",
             "rejected",
@@ -346,22 +396,20 @@ impl Metrics {
             "unlinked",
             "ambiguous_match",
         ];
-        for kind in TYPES {
-            for outcome in OUTCOMES {
+        for kind in ["joiner", "mover", "leaver"] {
+            for outcome in &EVENT_OUTCOMES[..11] {
                 self.events.with_label_values(&[kind, outcome]);
             }
         }
-        // Only events (never a target) are returned to the queue, at shutdown.
-        for kind in ["joiner", "mover", "leaver"] {
-            self.events.with_label_values(&[kind, "returned"]);
-        }
+        // A message that is no HR event only ever ends as `invalid`.
+        self.events.with_label_values(&["invalid", "invalid"]);
         self.dead_letters
             .with_label_values(&["none", "invalid_event"]);
         for target in targets {
-            for outcome in OUTCOMES {
+            for outcome in TARGET_OUTCOMES {
                 self.target_outcomes.with_label_values(&[target, outcome]);
             }
-            for reason in REASONS {
+            for reason in TARGET_REASONS {
                 self.dead_letters.with_label_values(&[target, reason]);
             }
             for state in ["open", "half_open", "closed"] {
@@ -377,6 +425,7 @@ impl Metrics {
             self.breaker_open.with_label_values(&[target]);
             self.target_config_problem.with_label_values(&[target]);
             self.target_latency.with_label_values(&[target]);
+            crate::targets::http_client::api_calls().with_label_values(&[target, "2xx"]);
         }
         for kind in ["deferred", "parked"] {
             self.deferrals.with_label_values(&[kind]);

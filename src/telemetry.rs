@@ -1,6 +1,15 @@
 //! Logging set-up, in one place: JSON lines by default (for log shippers), text for humans.
 //! Event handling runs inside a span carrying `event_id` and `employee_id`, so every line
 //! about an event can be found by either id. Names, e-mails and secrets are never logged.
+//!
+//! # The JSON line
+//!
+//! One flat object a line, so a log shipper indexes every key without unnesting:
+//! `timestamp` (RFC 3339, UTC), `level` (`INFO`…), `target` (the Rust module), `message`,
+//! the event's own fields, and the fields of every span it happened in — `event_id`,
+//! `employee_id` on everything about an event, `target_api` on a target's lines — at the
+//! top level, never nested under `span`. A key is written once (an inner span's value
+//! wins). Text output has colours only on a terminal.
 
 use serde::Deserialize;
 use tracing::level_filters::LevelFilter;
@@ -40,16 +49,21 @@ pub fn init(config: &LogConfig) {
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = filter.and(frame_logger_cap());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let layer = match config.format {
-        LogFormat::Json => fmt
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => {
+            let mut json = json_subscriber::JsonLayer::stderr();
+            json.with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+                .with_level("level")
+                .with_target("target")
+                .with_flattened_event()
+                .with_top_level_flattened_span_list();
+            json.with_filter(filter).boxed()
+        }
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter)
             .boxed(),
-        LogFormat::Text => fmt.with_filter(filter).boxed(),
     };
     // A second init (tests, embedded use) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();

@@ -25,6 +25,9 @@ pub struct Worker {
     pub health: Arc<Health>,
     /// Where `/metrics`, `/healthz` and `/readyz` answer.
     pub http_addr: SocketAddr,
+    /// The broker, for [`Worker::drained`].
+    rabbitmq: crate::source::config::RabbitMqConfig,
+    password: crate::secret::Secret,
     shutdown: CancellationToken,
     consumer: JoinHandle<()>,
     server: JoinHandle<()>,
@@ -185,7 +188,7 @@ impl Worker {
             worker: config.worker.clone(),
             retry: config.retry.clone(),
             connection_name: config.rabbitmq.connection_name.clone(),
-            password,
+            password: password.clone(),
             applier,
             metrics: metrics.clone(),
             health: health.clone(),
@@ -198,6 +201,8 @@ impl Worker {
             applier: applier_handle,
             health,
             http_addr,
+            rabbitmq: config.rabbitmq.clone(),
+            password,
             shutdown,
             consumer,
             server,
@@ -205,6 +210,46 @@ impl Worker {
             releaser,
             store_prober,
         })
+    }
+
+    /// Resolves once nothing is left to do now, for `hrsync run --once`: the worker is
+    /// consuming, its work queue (or shard queues) holds no message and none is in
+    /// flight — at two looks 250 ms apart, since a message on its way from the broker to
+    /// an employee's lane shows in neither for a moment. Messages waiting in the
+    /// delayed-retry queues and changes scheduled for a later day are not waited for:
+    /// they are durable, and the next run (or the long-running worker) takes them.
+    pub async fn drained(&self) -> anyhow::Result<()> {
+        let name = format!("{}-drain", self.rabbitmq.connection_name);
+        let connection = crate::source::connect(&self.rabbitmq, &self.password, &name).await?;
+        let channel = connection.create_channel().await?;
+        let queues = crate::source::topology::work_queues(&self.rabbitmq);
+        let mut idle_before = false;
+        loop {
+            let mut depth = 0;
+            for queue in &queues {
+                depth += channel
+                    .queue_declare(
+                        queue.as_str().into(),
+                        lapin::options::QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        Default::default(),
+                    )
+                    .await
+                    .with_context(|| format!("cannot read the depth of {queue}"))?
+                    .message_count();
+            }
+            let idle = depth == 0
+                && self.metrics.in_flight.get() == 0
+                && self.metrics.consuming.get() == 1;
+            if idle && idle_before {
+                let _ = connection.close(200, "drained".into()).await;
+                return Ok(());
+            }
+            idle_before = idle;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 
     /// Stops taking messages, lets in-flight ones finish within the grace period, closes.

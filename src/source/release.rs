@@ -51,6 +51,13 @@ pub async fn release_due_forever(
             channel = None;
         }
         update_gauges(&store, &targets, &metrics).await;
+        match dead_letter_depth(&rabbitmq, &password, &mut channel).await {
+            Ok(depth) => metrics.dead_letter_queue_messages.set(i64::from(depth)),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the dead-letter queue's depth; will try again");
+                channel = None;
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(schedule.poll_interval) => {}
@@ -59,6 +66,41 @@ pub async fn release_due_forever(
     if let Some((connection, _)) = channel {
         let _ = connection.close(200, "hrsync shutting down".into()).await;
     }
+}
+
+/// The dead-letter queue's message count, as the broker answers a passive declare.
+async fn dead_letter_depth(
+    rabbitmq: &RabbitMqConfig,
+    password: &Secret,
+    channel: &mut Option<(lapin::Connection, Channel)>,
+) -> anyhow::Result<u32> {
+    let (_, confirm) = open_channel(rabbitmq, password, channel).await?;
+    let queue = confirm
+        .queue_declare(
+            rabbitmq.dead_letter_queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await?;
+    Ok(queue.message_count())
+}
+
+/// The scheduler's confirm channel, opened on first use.
+async fn open_channel<'a>(
+    rabbitmq: &RabbitMqConfig,
+    password: &Secret,
+    channel: &'a mut Option<(lapin::Connection, Channel)>,
+) -> anyhow::Result<&'a (lapin::Connection, Channel)> {
+    if channel.is_none() {
+        let name = format!("{}-scheduler", rabbitmq.connection_name);
+        let connection = super::connect(rabbitmq, password, &name).await?;
+        let confirm = publish::confirm_channel(&connection).await?;
+        *channel = Some((connection, confirm));
+    }
+    Ok(channel.as_ref().expect("opened above"))
 }
 
 async fn release_due(
@@ -72,13 +114,7 @@ async fn release_due(
         if due.is_empty() {
             return Ok(());
         }
-        if channel.is_none() {
-            let name = format!("{}-scheduler", rabbitmq.connection_name);
-            let connection = super::connect(rabbitmq, password, &name).await?;
-            let confirm = publish::confirm_channel(&connection).await?;
-            *channel = Some((connection, confirm));
-        }
-        let (_, confirm) = channel.as_ref().expect("opened above");
+        let (_, confirm) = open_channel(rabbitmq, password, channel).await?;
         for message in &due {
             publish_held(confirm, rabbitmq, message).await?;
             store

@@ -3,8 +3,10 @@
 
 use super::TargetError;
 use crate::tls::TlsConfig;
+use prometheus::{IntCounterVec, Opts};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Builds a client with a request timeout, an identifying user agent and the target's TLS
@@ -57,8 +59,43 @@ impl Answer {
     }
 }
 
-/// Sends a request and reads the whole answer.
-pub async fn send(request: RequestBuilder) -> Result<Answer, TargetError> {
+/// Every HTTP request a target client sent, by `target` and the answer's `class` (`2xx`…
+/// `5xx`, or `error` when none came) — logins, reads, pages and retries each count, where
+/// `hrsync_target_requests_total` counts operations. Process-wide, like the `process_*`
+/// metrics: the clients are built before any worker's registry, and every registry
+/// exports this one counter.
+pub fn api_calls() -> &'static IntCounterVec {
+    static CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+        IntCounterVec::new(
+            Opts::new(
+                "hrsync_target_api_calls_total",
+                "HTTP requests sent to the target APIs, by target and answer class",
+            ),
+            &["target", "class"],
+        )
+        .expect("valid metric")
+    });
+    &CALLS
+}
+
+/// Sends a request for `target` and reads the whole answer, counting the call.
+pub async fn send(target: &str, request: RequestBuilder) -> Result<Answer, TargetError> {
+    let answer = read(request).await;
+    let class = match &answer {
+        Ok(answer) => match answer.status.as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        },
+        Err(_) => "error",
+    };
+    api_calls().with_label_values(&[target, class]).inc();
+    answer
+}
+
+async fn read(request: RequestBuilder) -> Result<Answer, TargetError> {
     let response = request
         .send()
         .await

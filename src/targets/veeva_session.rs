@@ -35,6 +35,8 @@ pub fn classify(error_type: &str) -> ErrorClass {
 
 /// One Vault connection: base URL, credentials, the cached session.
 pub struct VeevaSession {
+    /// The target's name in metrics (`vault`, `sitevault`).
+    label: String,
     config: VaultConfig,
     password: Secret,
     http: Client,
@@ -50,6 +52,10 @@ impl VeevaSession {
     pub fn new(config: VaultConfig, password: Secret, prefix: &str) -> Result<Self, String> {
         let http = http_client::client(config.timeout, &config.tls, &format!("{prefix}.tls"))?;
         Ok(VeevaSession {
+            label: prefix
+                .strip_prefix("targets.")
+                .unwrap_or(prefix)
+                .to_string(),
             config,
             password,
             http,
@@ -104,7 +110,7 @@ impl VeevaSession {
                 .header("Accept", "application/json")
                 .header("X-VaultAPI-ClientID", &self.config.client_id)
                 .header("X-VaultAPI-ReferenceID", reference_id);
-            let answer = http_client::send(build(request)).await?;
+            let answer = http_client::send(&self.label, build(request)).await?;
             self.note_headers(&answer);
             match parse_answer(&answer) {
                 Err(e) if e.code.as_str() == "INVALID_SESSION_ID" && !relogged => {
@@ -188,7 +194,7 @@ impl VeevaSession {
             .header("Accept", "application/json")
             .header("X-VaultAPI-ClientID", &self.config.client_id)
             .form(&form);
-        let answer = http_client::send(request).await?;
+        let answer = http_client::send(&self.label, request).await?;
         self.note_headers(&answer);
         let body = parse_answer(&answer).inspect_err(|e| {
             if e.class == ErrorClass::Config {

@@ -48,7 +48,7 @@ impl ScimTarget {
                 .header("Content-Type", request.content_type)
                 .body(request.body);
         }
-        let answer = http_client::send(builder).await?;
+        let answer = http_client::send(self.kind.as_str(), builder).await?;
         if answer.status.is_success() {
             Ok(answer)
         } else {

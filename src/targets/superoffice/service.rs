@@ -136,7 +136,7 @@ impl SuperOfficeTarget {
                 .header("Content-Type", request.content_type)
                 .body(request.body);
         }
-        http_client::send(builder).await
+        http_client::send("superoffice", builder).await
     }
 
     /// 401, 403 and 421 mean the credentials or the tenant are wrong: calls are suspended
