@@ -67,3 +67,58 @@ async fn run_once_drains_what_is_queued_and_exits_0() {
     assert_eq!(h.sim.writes("vault", "PUT").await.len(), 20);
     assert_eq!(h.pending().await, 0);
 }
+
+/// An OTLP/HTTP receiver that keeps every body posted to it.
+async fn otlp_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(body.to_vec());
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, bodies)
+}
+
+#[tokio::test]
+async fn traces_continue_the_cloudevents_traceparent() {
+    let h = Harness::builder().without_worker().start().await;
+    let (url, bodies) = otlp_receiver().await;
+    let worker = h
+        .spawn_worker_with_env("traces", &[("HRSYNC_LOG__OTLP_ENDPOINT", url.as_str())])
+        .await;
+    // The publisher's trace (W3C Trace Context, the CloudEvents Distributed Tracing
+    // extension's attribute).
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut event = mover();
+    event["traceparent"] = serde_json::json!(format!("00-{trace_id}-00f067aa0ba902b7-01"));
+    h.publish(&event).await;
+    h.sim.wait_for_writes("vault", "PUT", 1).await;
+    h.wait_process_idle(&worker, Duration::from_secs(30)).await;
+    h.stop_process(worker).await; // flushes the batch
+
+    // The exported spans (protobuf) carry the publisher's trace id as 16 raw bytes.
+    let raw: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let bodies = bodies.lock().unwrap();
+    assert!(!bodies.is_empty(), "spans were exported");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.windows(16).any(|w| w == raw.as_slice())),
+        "the event's span continues the publisher's trace"
+    );
+    assert!(
+        bodies.iter().any(|b| b.windows(5).any(|w| w == b"event")),
+        "the event span is exported"
+    );
+}

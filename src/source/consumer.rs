@@ -251,6 +251,7 @@ impl Consumer {
             event_id = event_id.as_deref().unwrap_or("-"),
             employee_id = employee_id.as_deref().unwrap_or("-")
         );
+        crate::telemetry::traces::continue_trace(&span, &job.delivery);
         async {
             // Nothing in the message's headers decides anything here: whether an event
             // already passed a gate is the store's to say (see `apply::gate`).

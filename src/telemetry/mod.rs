@@ -11,6 +11,8 @@
 //! top level, never nested under `span`. A key is written once (an inner span's value
 //! wins). Text output has colours only on a terminal.
 
+pub mod traces;
+
 use serde::Deserialize;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::{FilterExt, Targets};
@@ -42,9 +44,34 @@ pub fn frame_logger_cap() -> Targets {
     )
 }
 
+/// What [`init`] installed that must outlive the worker: the trace exporter, flushed when
+/// this is dropped.
+#[must_use = "dropping it stops the trace export"]
+pub struct Telemetry {
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes the spans not yet exported (off the runtime's threads: the exporter's
+    /// calls run on them).
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.traces.take() {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.traces.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides the configured level (but not the
-/// cap on the frame loggers).
-pub fn init(config: &LogConfig) {
+/// cap on the frame loggers). Traces go to `log.otlp_endpoint` when it is set.
+pub fn init(config: &LogConfig) -> Telemetry {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -65,8 +92,25 @@ pub fn init(config: &LogConfig) {
             .with_filter(filter)
             .boxed(),
     };
+    let provider = config.otlp_endpoint.as_deref().and_then(|endpoint| {
+        traces::provider(endpoint)
+            .inspect_err(|why| eprintln!("traces are not exported: {why}"))
+            .ok()
+    });
+    // hrsync's own spans only (not the libraries'), at info and above.
+    let traces = provider.as_ref().map(|provider| {
+        traces::layer(provider).with_filter(
+            Targets::new()
+                .with_target("hrsync", LevelFilter::INFO)
+                .with_default(LevelFilter::OFF),
+        )
+    });
     // A second init (tests, embedded use) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(traces)
+        .try_init();
+    Telemetry { traces: provider }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, Default)]
@@ -84,6 +128,10 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter directive; `RUST_LOG` overrides it.
     pub level: String,
+    /// Export OpenTelemetry traces (one per HR event, continuing a CloudEvents
+    /// `traceparent`) to this OTLP/HTTP traces URL, e.g.
+    /// `http://otel-collector:4318/v1/traces`. Off when unset.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -91,6 +139,7 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Json,
             level: "info".into(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -99,6 +148,9 @@ impl LogConfig {
     pub fn validate(&self, errors: &mut Vec<String>) {
         if let Err(why) = check_log_level(&self.level) {
             errors.push(format!("log.level: {why}"));
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            crate::targets::http_client::validate_base_url("log.otlp_endpoint", url, errors);
         }
     }
 }
