@@ -16,8 +16,15 @@
 # HTTP endpoints on the metrics port (GET /healthz, GET /readyz on :9464), probed by
 # Kubernetes (deploy/kubernetes/base/deployment.yaml) or by whatever runs the container.
 
+# The revision for `hrsync --version` and the hrsync_build_info metric: the build context
+# has no .git, so pass it in (docker-compose.yml does, from the environment):
+#   docker build --build-arg HRSYNC_GIT_COMMIT="$(git rev-parse --short HEAD)" -t hrsync .
+# Without it the revision is `unknown`. SOURCE_DATE_EPOCH, when given, fixes the build date.
+
 # ---- build stage: the release binary, against the locked dependencies -----------------
 FROM rust:1.95-slim-bookworm AS build
+ARG HRSYNC_GIT_COMMIT=""
+ARG SOURCE_DATE_EPOCH
 WORKDIR /src
 # Only what `cargo build --release --bin hrsync` reads: the manifest and lock file, the
 # build script, the migrations (embedded by sqlx::migrate!), the example events (embedded
@@ -40,6 +47,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # ---- run stage ---------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot
+ARG HRSYNC_GIT_COMMIT=""
+LABEL org.opencontainers.image.title="hrsync" \
+      org.opencontainers.image.description="HR events from RabbitMQ to Veeva Vault, SiteVault, SuperOffice and SCIM 2.0" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.revision="${HRSYNC_GIT_COMMIT}"
 WORKDIR /app
 COPY --from=build /out/hrsync /usr/local/bin/hrsync
 # The shipped configuration. config/dev-secrets holds only the local broker's `guest`

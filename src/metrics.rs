@@ -8,7 +8,7 @@ use prometheus::{
 };
 
 /// The git revision the binary was built from (`unknown` without git at build time).
-pub const REVISION: &str = match option_env!("HRSYNC_GIT_COMMIT") {
+pub const REVISION: &str = match option_env!("GIT_REVISION") {
     Some(revision) => revision,
     None => "unknown",
 };

@@ -1,5 +1,6 @@
-//! `hrsync dlq list | show | replay`: what is dead-lettered, why, for which target — and,
-//! after a fix, moving dead letters back to the work queue.
+//! `hrsync dlq list | show | export | replay`: what is dead-lettered, why, for which
+//! target — kept as JSON lines before anything is purged — and, after a fix, moving dead
+//! letters back to the work queue (or, with `--dry-run`, only saying which would move).
 //!
 //! Listing peeks: messages are fetched unacknowledged and return to the queue when the
 //! channel closes. That changes nothing only because the dead-letter queue is a classic
@@ -15,17 +16,72 @@
 //! broker confirmed the copy. Event ids are kept, so targets that already applied the event
 //! see a duplicate and only the failed part is tried again.
 
+use crate::apply::DeadLetterReason;
 use crate::config::Config;
 use crate::source::topology::{self, DeadLetterQueue};
 use crate::source::{self, dead_letter, headers, publish};
 use crate::store::Store;
 use anyhow::Context;
+use base64::Engine as _;
 use lapin::message::BasicGetMessage;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::{BasicProperties, Channel, Connection};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Instant;
+
+/// The reason of a message the broker itself dead-lettered (its delivery limit): it
+/// carries none of hrsync's headers.
+pub const BROKER_DELIVERY_LIMIT: &str = "broker_delivery_limit";
+
+/// The target named by dead letters that belong to no target (an invalid event).
+pub const NO_TARGET: &str = "none";
+
+/// Every reason hrsync gives a dead letter.
+const REASONS: [DeadLetterReason; 8] = {
+    use DeadLetterReason::*;
+    [
+        InvalidEvent,
+        Mapping,
+        InvalidId,
+        Rejected,
+        RetriesExhausted,
+        TargetConfig,
+        Unlinked,
+        AmbiguousMatch,
+    ]
+};
+
+/// Fails to compile when a reason is added to [`DeadLetterReason`] but not to [`REASONS`].
+const _: () = {
+    fn listed(reason: DeadLetterReason) {
+        use DeadLetterReason::*;
+        match reason {
+            InvalidEvent | Mapping | InvalidId | Rejected | RetriesExhausted | TargetConfig
+            | Unlinked | AmbiguousMatch => {}
+        }
+    }
+    let _ = listed;
+};
+
+/// Every reason a dead letter can give, for `--reason` (clap lists them on a wrong one).
+pub fn reasons() -> Vec<&'static str> {
+    REASONS
+        .into_iter()
+        .map(DeadLetterReason::as_str)
+        .chain([BROKER_DELIVERY_LIMIT])
+        .collect()
+}
+
+/// Every target a dead letter can name, for `--target`: the registered targets, and
+/// `none` for letters of no target (invalid events).
+pub fn target_names() -> Vec<&'static str> {
+    crate::targets::registry::kinds()
+        .map(crate::targets::TargetKind::as_str)
+        .chain([NO_TARGET])
+        .collect()
+}
 
 /// One dead letter as an operator sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +95,8 @@ pub struct Letter {
     pub reason: String,
     pub error: String,
     pub dead_lettered_at: String,
+    /// The message's content type, as published.
+    pub content_type: Option<String>,
     pub headers: BTreeMap<String, Value>,
     pub body: Vec<u8>,
 }
@@ -86,27 +144,94 @@ impl Letter {
             employee_id,
             // A message the broker dead-lettered (delivery limit) has none of our headers.
             target: text(dead_letter::TARGET).unwrap_or_else(|| "-".into()),
-            reason: text(dead_letter::REASON).unwrap_or_else(|| "broker_delivery_limit".into()),
+            reason: text(dead_letter::REASON).unwrap_or_else(|| BROKER_DELIVERY_LIMIT.into()),
             error: text(dead_letter::ERROR).unwrap_or_default(),
             dead_lettered_at: text(dead_letter::DEAD_LETTERED_AT).unwrap_or_default(),
+            content_type: delivery
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|c| c.as_str().to_string()),
             headers,
             body: delivery.data.clone(),
         }
     }
 }
 
-/// Which dead letters a replay takes.
+impl Letter {
+    /// Whether this letter is the one `id` names: its dead-letter id or its event id.
+    pub fn is(&self, id: &str) -> bool {
+        self.id == id || self.event_id.as_deref() == Some(id)
+    }
+
+    /// What a list shows of it, as JSON: everything but the headers and the body.
+    pub fn summary_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "event_id": self.event_id,
+            "employee_id": self.employee_id,
+            "target": self.target,
+            "reason": self.reason,
+            "error": self.error,
+            "dead_lettered_at": self.dead_lettered_at,
+        })
+    }
+
+    /// All of it, as one JSON document (`dlq show -o json`, one line of `dlq export`): the
+    /// summary, the content type, the headers, and the body as text (`body`), or, when it
+    /// is not UTF-8, as base64 (`body_base64`) — byte for byte either way.
+    pub fn document_json(&self) -> Value {
+        let mut document = self.summary_json();
+        let object = document.as_object_mut().expect("an object");
+        object.insert("content_type".into(), json!(self.content_type));
+        object.insert("headers".into(), json!(self.headers));
+        match std::str::from_utf8(&self.body) {
+            Ok(text) => object.insert("body".into(), json!(text)),
+            Err(_) => object.insert(
+                "body_base64".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(&self.body)),
+            ),
+        };
+        document
+    }
+}
+
+/// A table of dead letters, one a line, for a terminal.
+pub fn table(letters: &[Letter]) -> String {
+    let mut out = format!(
+        "{:<38} {:<12} {:<18} {:<26} ERROR\n",
+        "ID", "TARGET", "REASON", "DEAD-LETTERED AT"
+    );
+    for l in letters {
+        let _ = writeln!(
+            out,
+            "{:<38} {:<12} {:<18} {:<26} {}",
+            l.id, l.target, l.reason, l.dead_lettered_at, l.error
+        );
+    }
+    out
+}
+
+/// Which dead letters a replay (or an export, or a list) takes.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub target: Option<String>,
     pub reason: Option<String>,
+    /// Only the letter with this dead-letter id or event id.
+    pub id: Option<String>,
     pub limit: Option<usize>,
 }
 
 impl Selection {
-    fn matches(&self, letter: &Letter) -> bool {
+    pub fn matches(&self, letter: &Letter) -> bool {
         self.target.as_deref().is_none_or(|t| t == letter.target)
             && self.reason.as_deref().is_none_or(|r| r == letter.reason)
+            && self.id.as_deref().is_none_or(|id| letter.is(id))
+    }
+
+    /// Whether `taken` letters are all this selection can take.
+    fn is_full(&self, taken: usize) -> bool {
+        self.limit.is_some_and(|n| taken >= n) || (self.id.is_some() && taken >= 1)
     }
 }
 
@@ -132,25 +257,67 @@ async fn open(config: &Config, name: &str) -> anyhow::Result<(Connection, Channe
 
 /// Up to `limit` dead letters, oldest first, left in the queue.
 pub async fn list(config: &Config, limit: usize) -> anyhow::Result<Vec<Letter>> {
-    let (connection, channel) = open(config, "hrsync-dlq-list").await?;
+    let selection = Selection {
+        limit: Some(limit),
+        ..Default::default()
+    };
+    select(config, &selection).await
+}
+
+/// The dead letters `selection` takes, oldest first, left in the queue: what `dlq list`
+/// shows and what `dlq replay --dry-run` would move.
+pub async fn select(config: &Config, selection: &Selection) -> anyhow::Result<Vec<Letter>> {
     let mut letters = Vec::new();
-    while letters.len() < limit {
-        let Some(message) = get(&channel, config).await? else {
-            break;
+    peek(config, selection, |letter| {
+        letters.push(letter);
+        Ok(())
+    })
+    .await?;
+    Ok(letters)
+}
+
+/// Hands each dead letter `selection` takes to `each`, oldest first, and leaves them all
+/// in the queue (`dlq export` writes them out one by one this way). Stops at the first
+/// error of `each`.
+pub async fn peek(
+    config: &Config,
+    selection: &Selection,
+    mut each: impl FnMut(Letter) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let (connection, channel) = open(config, "hrsync-dlq-peek").await?;
+    let mut taken = 0;
+    let mut outcome = Ok(());
+    while !selection.is_full(taken) {
+        let message = match get(&channel, config).await {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
         };
-        letters.push(Letter::from_message(&message));
+        let letter = Letter::from_message(&message);
+        if !selection.matches(&letter) {
+            continue;
+        }
+        taken += 1;
+        if let Err(e) = each(letter) {
+            outcome = Err(e);
+            break;
+        }
     }
     // Closing returns every fetched, unacknowledged message to the queue.
     let _ = connection.close(200, "peek done".into()).await;
-    Ok(letters)
+    outcome.map(|()| taken)
 }
 
 /// The dead letter with this id (see [`Letter::id`]).
 pub async fn show(config: &Config, id: &str) -> anyhow::Result<Option<Letter>> {
-    Ok(list(config, usize::MAX)
-        .await?
-        .into_iter()
-        .find(|l| l.id == id || l.event_id.as_deref() == Some(id)))
+    let selection = Selection {
+        id: Some(id.to_string()),
+        ..Default::default()
+    };
+    Ok(select(config, &selection).await?.into_iter().next())
 }
 
 /// What a replay did.
@@ -187,9 +354,7 @@ pub async fn replay(
         .message_count() as usize;
     let mut counts = Replayed::default();
     let mut last_report = Instant::now();
-    while counts.replayed + counts.skipped < present
-        && selection.limit.is_none_or(|n| counts.replayed < n)
-    {
+    while counts.replayed + counts.skipped < present && !selection.is_full(counts.replayed) {
         let Some(message) = get(&channel, config).await? else {
             break;
         };

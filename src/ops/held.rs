@@ -26,6 +26,26 @@ pub fn table(messages: &[HeldMessage], when: &str) -> String {
     out
 }
 
+/// Held messages as a JSON array (for scripts; the event bodies are left out, as in
+/// the table).
+pub fn json(messages: &[HeldMessage]) -> serde_json::Value {
+    messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "event_id": m.event_id,
+                "kind": m.kind.as_str(),
+                "employee_id": m.employee_id,
+                "action": m.action,
+                "sequence": m.sequence,
+                "due_at": m.due_at.format(&Rfc3339).unwrap_or_default(),
+                "status": m.status.as_str(),
+                "decided_by": m.decided_by,
+            })
+        })
+        .collect()
+}
+
 /// How long a staged message claimed for release counts as released before the release
 /// is recorded (the publish in between takes milliseconds).
 const RELEASE_LEASE: time::Duration = time::Duration::minutes(10);

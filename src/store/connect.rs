@@ -7,12 +7,12 @@
 //! read, which then never waits behind another event's commit. PostgreSQL is shared by replicas: a modest pool
 //! per replica keeps the server's connection count in check.
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use sqlx::{
     any::{install_default_drivers, AnyPoolOptions},
-    migrate::Migrator,
-    Executor,
+    migrate::{Migrate, Migrator},
+    AnyPool, Executor, Row,
 };
 
 use super::{
@@ -177,4 +177,199 @@ fn sqlite_url(url: &str) -> Result<(String, bool), String> {
         format!("{url}&mode=rwc")
     };
     Ok((url, false))
+}
+
+/// Read-only connections of an operator's look at an existing store (`open_existing`).
+const READ_ONLY_CONNECTIONS: u32 = 2;
+
+impl Store {
+    /// Opens an existing store for reading only: never creates the database (a SQLite file
+    /// or its folder), never migrates it, and refuses a database that holds no hrsync
+    /// schema — what a command that only reads must do, so a mistyped `store.url` is an
+    /// error instead of a new, empty store. Writes through this handle fail (SQLite
+    /// `mode=ro` and `query_only`; PostgreSQL read-only transactions). Whether the schema
+    /// is this version's: [`Store::migration_problems`].
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = backend_of(url)?;
+        let redacted = redact(url);
+        let refused = |reason: String| StoreError::Connect {
+            backend: backend.as_str(),
+            url: redacted.url.clone(),
+            reason,
+        };
+        let connect_error = |e: sqlx::Error| refused(redacted.scrub(&e.to_string()));
+        let options = AnyPoolOptions::new()
+            .max_connections(READ_ONLY_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT);
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url_existing(url).map_err(refused)?;
+                options
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            let pragmas = format!(
+                                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                                 PRAGMA query_only = ON;"
+                            );
+                            conn.execute(pragmas.as_str()).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(connect_error)?
+            }
+            Backend::Postgres => options
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await
+                .map_err(connect_error)?,
+        };
+        if !has_migrations_table(&pool, backend)
+            .await
+            .map_err(connect_error)?
+        {
+            pool.close().await;
+            return Err(refused(
+                "the database holds no hrsync state store (no migrations table): a worker \
+                 creates it at its first start, and a read-only command does not"
+                    .to_owned(),
+            ));
+        }
+        Ok(Store {
+            pool: pool.clone(),
+            readers: pool,
+            group: None,
+            backend,
+            actor: WORKER_ACTOR.into(),
+            health: Default::default(),
+            in_memory: false,
+        })
+    }
+
+    /// How this store's schema differs from the migrations this version ships: each
+    /// migration not applied, applied with other content, failed part-way, or unknown to
+    /// this version (a newer hrsync migrated it). Empty when the schema is this version's.
+    /// Reads only (sqlx's `_sqlx_migrations` table).
+    pub async fn migration_problems(&self) -> Result<Vec<String>, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let migrate_error = |source| StoreError::Migrate {
+            backend: self.backend.as_str(),
+            source,
+        };
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(StoreError::query("migration_problems"))?;
+        let dirty = conn.dirty_version().await.map_err(migrate_error)?;
+        let applied: BTreeMap<i64, Vec<u8>> = conn
+            .list_applied_migrations()
+            .await
+            .map_err(migrate_error)?
+            .into_iter()
+            .map(|m| (m.version, m.checksum.into_owned()))
+            .collect();
+        let mut problems = Vec::new();
+        if let Some(version) = dirty {
+            problems.push(format!(
+                "migration {version} failed part-way; the store needs a look"
+            ));
+        }
+        let mut known = Vec::new();
+        for migration in migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+        {
+            known.push(migration.version);
+            match applied.get(&migration.version) {
+                None => problems.push(format!(
+                    "migration {} ({}) is not applied (a worker of this version applies it \
+                     at start)",
+                    migration.version, migration.description
+                )),
+                Some(checksum) if *checksum != *migration.checksum => problems.push(format!(
+                    "migration {} ({}) was applied with other content",
+                    migration.version, migration.description
+                )),
+                Some(_) => {}
+            }
+        }
+        for version in applied.keys().filter(|v| !known.contains(v)) {
+            problems.push(format!(
+                "migration {version} is applied but unknown to this version (a newer hrsync \
+                 migrated the store)"
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// How many migrations this version ships for the store's backend.
+    pub fn shipped_migrations(&self) -> usize {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .count()
+    }
+}
+
+/// Whether sqlx's migrations table exists (where the connection looks for tables).
+async fn has_migrations_table(pool: &AnyPool, backend: Backend) -> Result<bool, sqlx::Error> {
+    let query = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
+             AND name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_name = '_sqlx_migrations' \
+             AND table_schema = ANY (current_schemas(false))"
+        }
+    };
+    let row = sqlx::query(query).fetch_one(pool).await?;
+    let count: i64 = row.try_get("n")?;
+    Ok(count > 0)
+}
+
+/// The URL that opens an existing SQLite file read-only (`mode=ro` in place of any other
+/// mode), or why there is nothing to open. Creates nothing.
+fn sqlite_url_existing(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return Err("an in-memory store holds nothing for another process to read".to_owned());
+    }
+    if path.is_empty() {
+        return Err("the URL names no database file".to_owned());
+    }
+    if !Path::new(path).is_file() {
+        return Err(format!(
+            "no database file {path}: a worker creates it at its first start, and a \
+             read-only command does not (is store.url right?)"
+        ));
+    }
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    params.push("mode=ro");
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
 }
