@@ -12,9 +12,15 @@
 # with the image (mount your own over it) and /app/data is a volume that must be writable
 # by uid 65532.
 #
-# There is no HEALTHCHECK: the image has no shell and no curl. Liveness and readiness are
-# HTTP endpoints on the metrics port (GET /healthz, GET /readyz on :9464), probed by
-# Kubernetes (deploy/kubernetes/base/deployment.yaml) or by whatever runs the container.
+# Liveness and readiness are HTTP endpoints on the metrics port (GET /healthz, GET /readyz
+# on :9464). The image has no shell and no curl, so a container runtime that can only run
+# a command uses the binary itself: `hrsync healthcheck` GETs /readyz (exit 0 ready, 1 not),
+# in exec form only — docker-compose.yml's hrsync service does:
+#   healthcheck: { test: ["CMD", "/usr/local/bin/hrsync", "healthcheck"] }
+# The image declares no HEALTHCHECK of its own: it also runs `hrsync simulator` and one-shot
+# commands (check-config, dlq, reconcile), which serve no /readyz. Kubernetes ignores
+# HEALTHCHECK anyway and probes the endpoints over HTTP
+# (deploy/kubernetes/base/deployment.yaml).
 
 # The revision for `hrsync --version` and the hrsync_build_info metric: the build context
 # has no .git, so pass it in (docker-compose.yml does, from the environment):

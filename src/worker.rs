@@ -213,7 +213,7 @@ impl Worker {
     }
 
     /// Resolves once nothing is left to do now, for `hrsync run --once`: the worker is
-    /// consuming, its work queue (or shard queues) holds no message and none is in
+    /// consuming, its work queue (and shard queues) hold no message and none is in
     /// flight — at two looks 250 ms apart, since a message on its way from the broker to
     /// an employee's lane shows in neither for a moment. Messages waiting in the
     /// delayed-retry queues and changes scheduled for a later day are not waited for:
@@ -222,7 +222,11 @@ impl Worker {
         let name = format!("{}-drain", self.rabbitmq.connection_name);
         let connection = crate::source::connect(&self.rabbitmq, &self.password, &name).await?;
         let channel = connection.create_channel().await?;
-        let queues = crate::source::topology::work_queues(&self.rabbitmq);
+        // With shards, also the work queue their router reads from.
+        let mut queues = crate::source::topology::work_queues(&self.rabbitmq);
+        if self.rabbitmq.shards > 0 {
+            queues.push(self.rabbitmq.queue.clone());
+        }
         let mut idle_before = false;
         loop {
             let mut depth = 0;

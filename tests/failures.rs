@@ -350,7 +350,11 @@ async fn metrics_parse_and_count_what_happened() {
     {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "unparsable sample {line}");
-        assert!(line.starts_with("hrsync_"), "unexpected metric {line}");
+        // hrsync's own, and the process's (CPU, memory, file descriptors).
+        assert!(
+            line.starts_with("hrsync_") || line.starts_with("process_"),
+            "unexpected metric {line}"
+        );
     }
     let events = |labels: &str| metric(&text, "hrsync_events_total", labels);
     assert_eq!(events(r#"outcome="invalid",type="invalid""#), 1.0);

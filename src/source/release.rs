@@ -51,7 +51,10 @@ pub async fn release_due_forever(
             channel = None;
         }
         update_gauges(&store, &targets, &metrics).await;
-        match dead_letter_depth(&rabbitmq, &password, &mut channel).await {
+        // Only while the consumer is connected: a broker that refuses hrsync (a bad
+        // certificate, credentials) is left alone as the consumer's backoff says.
+        let broker_usable = metrics.consuming.get() == 1;
+        match dead_letter_depth(&rabbitmq, &password, &mut channel, broker_usable).await {
             Ok(depth) => metrics.dead_letter_queue_messages.set(i64::from(depth)),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the dead-letter queue's depth; will try again");
@@ -73,7 +76,11 @@ async fn dead_letter_depth(
     rabbitmq: &RabbitMqConfig,
     password: &Secret,
     channel: &mut Option<(lapin::Connection, Channel)>,
+    broker_usable: bool,
 ) -> anyhow::Result<u32> {
+    if !broker_usable && channel.is_none() {
+        anyhow::bail!("not connected to the broker");
+    }
     let (_, confirm) = open_channel(rabbitmq, password, channel).await?;
     let queue = confirm
         .queue_declare(
