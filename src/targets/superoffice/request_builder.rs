@@ -180,6 +180,52 @@ pub fn patch_user(account_id: &str, ops: &[Value]) -> Result<PreparedRequest, Ta
     })
 }
 
+/// A change as one PATCH without reading the user first, from what hrsync last applied
+/// (`previous`): per changed field, a `test` op for each value hrsync last wrote there
+/// (each leaf of an object: the user holds more than was mapped, e.g. a `Role`'s
+/// `Tooltip`) and a `replace`; first a `test` that the user is not retired. SuperOffice
+/// refuses the whole patch with 409 when a test fails — the user was changed since — and
+/// only then must it be read. Empty when nothing changed, or when a changed field was never
+/// written by hrsync (its shape in the user is unknown: read first).
+pub fn tested_patch(
+    previous: &Map<String, Value>,
+    mapped: &Map<String, Value>,
+) -> (Vec<Value>, Vec<String>) {
+    let mut ops = vec![json!({"op": "test", "path": "/Deleted", "value": false})];
+    let mut changed = Vec::new();
+    for (path, wanted) in mapped {
+        let held = match previous.get(path) {
+            Some(held) if held == wanted => continue,
+            Some(held) => held,
+            None => return (Vec::new(), Vec::new()),
+        };
+        let pointer: String = path
+            .split('.')
+            .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
+            .collect();
+        tests_of(&pointer, held, &mut ops);
+        ops.push(json!({"op": "replace", "path": pointer, "value": wanted}));
+        changed.push(path.clone());
+    }
+    if changed.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    (ops, changed)
+}
+
+/// `test` ops for every leaf of `held` under `pointer`.
+fn tests_of(pointer: &str, held: &Value, ops: &mut Vec<Value>) {
+    match held {
+        Value::Object(fields) if !fields.is_empty() => {
+            for (key, value) in fields {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                tests_of(&format!("{pointer}/{key}"), value, ops);
+            }
+        }
+        _ => ops.push(json!({"op": "test", "path": pointer, "value": held})),
+    }
+}
+
 /// The mapped fields (dotted paths such as `Person.Firstname`) whose value differs from
 /// the entity's, as `test` + `replace` (or `add`) operations, with the changed paths.
 pub fn patch_ops(current: &Value, mapped: &Map<String, Value>) -> (Vec<Value>, Vec<String>) {
@@ -235,6 +281,38 @@ fn nest(rest: &[&str], wanted: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_against_what_hrsync_last_applied_is_one_tested_patch() {
+        let previous: Map<String, Value> = serde_json::from_value(json!({
+            "Person.Title": "CRA",
+            "Role": {"Id": 2, "Value": "User"},
+            "UserName": "ana@x",
+            "Deleted": false,
+        }))
+        .unwrap();
+        let mut mapped = previous.clone();
+        mapped.insert("Person.Title".into(), json!("Lead CRA"));
+        mapped.insert("Role".into(), json!({"Id": 3, "Value": "Admin"}));
+        let (ops, changed) = tested_patch(&previous, &mapped);
+        assert_eq!(changed, ["Person.Title", "Role"]);
+        assert_eq!(
+            Value::Array(ops),
+            json!([
+                {"op": "test", "path": "/Deleted", "value": false},
+                {"op": "test", "path": "/Person/Title", "value": "CRA"},
+                {"op": "replace", "path": "/Person/Title", "value": "Lead CRA"},
+                {"op": "test", "path": "/Role/Id", "value": 2},
+                {"op": "test", "path": "/Role/Value", "value": "User"},
+                {"op": "replace", "path": "/Role", "value": {"Id": 3, "Value": "Admin"}},
+            ])
+        );
+        // Nothing changed, or a field hrsync never wrote: no patch (read first).
+        assert!(tested_patch(&previous, &previous).0.is_empty());
+        let mut new_field = previous.clone();
+        new_field.insert("UserGroup".into(), json!({"Id": 1}));
+        assert!(tested_patch(&previous, &new_field).0.is_empty());
+    }
 
     fn fields(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()

@@ -4,7 +4,7 @@
 
 use super::request_builder::{
     find_users, get_user, get_user_by_name, list_users, make_retired, next_link, patch_ops,
-    patch_user,
+    patch_user, tested_patch,
 };
 use super::{LeaverMode, SuperOfficeConfig};
 use crate::event::Action;
@@ -170,6 +170,39 @@ impl SuperOfficeTarget {
         }
     }
 
+    /// A mover's change in one call (SuperOffice allows 10 a second and has no bulk call):
+    /// a PATCH whose `test` ops check the values hrsync last applied ([`tested_patch`]).
+    /// `None` when that cannot be done — not a mover, hrsync did not last leave the user
+    /// active, nothing changed (then the read re-asserts the whole state), a field hrsync
+    /// never wrote — or when SuperOffice answered 409 because the user changed since:
+    /// then the user is read and patched as usual.
+    async fn patch_without_reading(&self, change: &Change) -> Result<Option<Applied>, TargetError> {
+        let Some(previous) = change.previous.as_ref() else {
+            return Ok(None);
+        };
+        if change.action != Action::Mover || previous.get("Deleted") != Some(&Value::Bool(false)) {
+            return Ok(None);
+        }
+        let (ops, changed) = tested_patch(previous, &change.fields);
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        let answer = self
+            .send(patch_user(&change.account_id, &ops)?, &change.event_id)
+            .await?;
+        match answer.status {
+            status if status.is_success() => Ok(Some(Applied::Changed(changed))),
+            StatusCode::CONFLICT => {
+                tracing::info!(
+                    target_api = "superoffice",
+                    "user changed since hrsync last wrote it; reading it"
+                );
+                Ok(None)
+            }
+            _ => Err(answer.status_error()),
+        }
+    }
+
     async fn read(&self, change: &Change) -> Result<Value, TargetError> {
         let answer = self
             .send(get_user(&change.account_id)?, &change.event_id)
@@ -190,6 +223,9 @@ impl Target for SuperOfficeTarget {
     }
 
     async fn apply(&self, change: &Change) -> Result<Applied, TargetError> {
+        if let Some(applied) = self.patch_without_reading(change).await? {
+            return Ok(applied);
+        }
         let mut done = Vec::new();
         let first = self.read(change).await?;
         let current = &first;
