@@ -6,10 +6,9 @@
 //!
 //! One flat object a line, so a log shipper indexes every key without unnesting:
 //! `timestamp` (RFC 3339, UTC), `level` (`INFO`…), `target` (the Rust module), `message`,
-//! the event's own fields, and the fields of every span it happened in — `event_id`,
-//! `employee_id` on everything about an event, `target_api` on a target's lines — at the
-//! top level, never nested under `span`. A key is written once (an inner span's value
-//! wins). Text output has colours only on a terminal.
+//! the event's own fields, and the fields of the span it happened in — `event_id`,
+//! `employee_id` on everything about an event — at the top level, never nested under
+//! `span`. Text output has colours only on a terminal.
 
 pub mod traces;
 
@@ -83,7 +82,10 @@ pub fn init(config: &LogConfig) -> Telemetry {
                 .with_level("level")
                 .with_target("target")
                 .with_flattened_event()
-                .with_top_level_flattened_span_list();
+                // The current span's fields, serialised once when the span records them
+                // (hrsync's one span, `event`, carries the ids): cheaper per line than
+                // merging the whole span list anew.
+                .with_top_level_flattened_current_span();
             json.with_filter(filter).boxed()
         }
         LogFormat::Text => tracing_subscriber::fmt::layer()
