@@ -17,7 +17,7 @@ struct Cli {
     /// Every size ~10x smaller (smoke run).
     #[arg(long)]
     quick: bool,
-    /// Scenarios to run, e.g. 1,2,3 (3 needs 2).
+    /// Scenarios to run, e.g. 1,2,3 (3 needs 2; the ratios to the floors in 3 and 4 need 1).
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3, 4, 5, 6, 7])]
     only: Vec<u32>,
     /// (1) Messages published then consumed [20000].
@@ -29,6 +29,9 @@ struct Cli {
     /// (1) Message size.
     #[arg(long, default_value_t = 1024)]
     raw_body_bytes: usize,
+    /// (1) Floor (b): reqwest GET + PUT pairs against the simulator [10000].
+    #[arg(long)]
+    floor_pairs: Option<usize>,
     /// (2,3) Mover events [3000].
     #[arg(long)]
     e2e_events: Option<usize>,
@@ -111,6 +114,7 @@ pub struct Args {
     pub raw_messages: usize,
     pub raw_prefetch: u16,
     pub raw_body_bytes: usize,
+    pub floor_pairs: usize,
     pub e2e_events: usize,
     pub e2e_employees: usize,
     pub concurrency: usize,
@@ -149,6 +153,7 @@ impl Args {
             raw_messages: size(cli.raw_messages, 20_000, 2_000),
             raw_prefetch: cli.raw_prefetch,
             raw_body_bytes: cli.raw_body_bytes,
+            floor_pairs: size(cli.floor_pairs, 10_000, 1_000),
             e2e_events: size(cli.e2e_events, 3_000, 300),
             e2e_employees: size(cli.e2e_employees, 300, 100),
             concurrency: cli.concurrency,

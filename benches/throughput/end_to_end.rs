@@ -1,7 +1,8 @@
 //! (2) hrsync end to end with a zero-latency simulator — movers, every one a real write
 //! in three targets: events/s from the worker being ready to every queue empty and nothing
 //! in flight, and its ratio to (1). (3) CPU time per event: the worker's from
-//! `/proc/<pid>/stat` during (2), and the whole machine's (simulator, RabbitMQ).
+//! `/proc/<pid>/stat` during (2), and the whole machine's (simulator, RabbitMQ); the
+//! worker's ÷ the floor of an event at three targets, (a) + 3 × (b) of (1).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -47,6 +48,13 @@ pub async fn run(args: &Args, report: &mut Report) {
                 format!("{:.0}", r.cpu_us_per_event),
                 "us/event",
                 "worker process utime+stime (/proc/<pid>/stat) over (2)".into(),
+            );
+            report.floor_ratio(
+                "3",
+                "worker CPU / floor, 3 targets",
+                r.cpu_us_per_event,
+                3,
+                1.5,
             );
             let others = r.sim_cpu_us_per_event + r.broker_cpu_us_per_event.unwrap_or(0.0);
             let total = r.cpu_us_per_event + others;

@@ -71,18 +71,39 @@ pub fn machine_facts() -> Machine {
 
 /// utime + stime of a process, in seconds.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of the calling thread, in seconds (`/proc/thread-self/stat`).
+pub fn thread_cpu_seconds() -> Result<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/…/stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(path)?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or_else(|| anyhow!("odd /proc/{pid}/stat"))?;
+        .ok_or_else(|| anyhow!("odd {path}"))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
+    if fields.len() < 13 {
+        return Err(anyhow!("odd {path}"));
+    }
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    let hz = command_output("getconf", &["CLK_TCK"], Duration::from_secs(5))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(100.0);
-    Ok(ticks / hz)
+    Ok(ticks / clock_ticks_per_second())
+}
+
+/// `getconf CLK_TCK`, asked once (a process start between two readings would count in
+/// the reading thread's CPU time).
+pub fn clock_ticks_per_second() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        command_output("getconf", &["CLK_TCK"], Duration::from_secs(5))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// The local RabbitMQ node's process (the oldest `beam.smp`), to account its CPU time.

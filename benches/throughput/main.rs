@@ -8,7 +8,10 @@
 //! own. Every wait is bounded.
 //!
 //! One file per scenario:
-//! 1. `raw_ceiling` — raw lapin ceiling: messages/s through a quorum queue, ack each.
+//! 1. `raw_ceiling` — raw lapin ceiling: messages/s through a quorum queue, ack each;
+//!    floor (a), the bench's CPU per message consumed and acked. `http_floor` — floor (b),
+//!    a bare reqwest client thread's CPU per GET + form PUT pair against the simulator.
+//!    (2,3,4) report the worker's CPU per event ÷ these floors, measured in the same run.
 //! 2. `end_to_end` — hrsync end to end with a zero-latency simulator, ratio to (1);
 //! 3. (same file) CPU time per event, the worker's and the whole machine's.
 //! 4. `vault_calls` — Vault API calls for a backlog of movers, bulk mode and not.
@@ -16,13 +19,17 @@
 //! 6. `latency` — events/s with latency on every request against the ideal.
 //! 7. `reconcile` — an N-person snapshot against N accounts in three targets: wall time,
 //!    calls per target.
+//! 8. `reorg_calls` — calls per changed account for a reorg of movers in every target, and
+//!    the wall time the targets' documented rate limits imply.
 
 mod args;
 mod end_to_end;
+mod http_floor;
 mod latency;
 mod machine;
 mod raw_ceiling;
 mod reconcile;
+mod reorg_calls;
 mod report;
 mod rss;
 mod scenario;
@@ -42,6 +49,7 @@ async fn main() {
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let machine = machine::machine_facts();
+    machine::clock_ticks_per_second();
     println!(
         "hrsync throughput benchmark{}",
         if args.quick { " (--quick)" } else { "" }
@@ -68,6 +76,7 @@ async fn main() {
     let mut report = Report::new(machine);
     if args.runs(1) {
         raw_ceiling::run(&args, &mut report).await;
+        http_floor::run(&args, &mut report).await;
     }
     if args.runs(2) || args.runs(3) {
         end_to_end::run(&args, &mut report).await;
@@ -83,6 +92,9 @@ async fn main() {
     }
     if args.runs(7) {
         reconcile::run(&args, &mut report).await;
+    }
+    if args.runs(8) {
+        reorg_calls::run(&args, &mut report).await;
     }
     println!();
     report.table.print();

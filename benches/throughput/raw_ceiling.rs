@@ -1,6 +1,8 @@
 //! (1) The raw lapin ceiling: N messages published to a quorum queue, consumed with
 //! prefetch P and acked one by one — the most this broker and client manage on this
-//! machine, the floor the worker's figures are compared with.
+//! machine, the floor the worker's figures are compared with. Floor (a) is the bench
+//! process's own CPU time (`/proc/self/stat` utime+stime; nothing else runs in it then)
+//! over that consume+ack, per message; floor (b) is `http_floor`.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Connection};
 
 use crate::args::Args;
+use crate::machine::cpu_seconds;
 use crate::report::Report;
 use crate::scenario::publish_pipelined;
 
@@ -28,6 +31,7 @@ pub async fn run(args: &Args, report: &mut Report) {
     match raw_ceiling(args).await {
         Ok(r) => {
             report.raw_rate = Some(r.consume_per_s);
+            report.floor_consume_us = Some(r.cpu_us_per_message);
             report.table.row(
                 "1",
                 "raw lapin consume+ack, quorum queue",
@@ -36,6 +40,16 @@ pub async fn run(args: &Args, report: &mut Report) {
                 format!(
                     "{} msgs of {} B, prefetch {}, ack each; publish (pipelined, confirms) {:.0} msg/s",
                     r.consumed, args.raw_body_bytes, args.raw_prefetch, r.publish_per_s
+                ),
+            );
+            report.table.row(
+                "1",
+                "floor (a): lapin consume+ack CPU",
+                format!("{:.1}", r.cpu_us_per_message),
+                "us/msg",
+                format!(
+                    "bench process utime+stime (/proc/self/stat) over consuming and acking the {} msgs above, simulator not running",
+                    r.consumed
                 ),
             );
         }
@@ -62,6 +76,8 @@ struct RawResult {
     publish_per_s: f64,
     consume_per_s: f64,
     consumed: usize,
+    /// This process's CPU time per message consumed and acked, µs.
+    cpu_us_per_message: f64,
 }
 
 async fn raw_ceiling(args: &Args) -> Result<RawResult> {
@@ -102,6 +118,7 @@ async fn raw_ceiling(args: &Args) -> Result<RawResult> {
         let publish_per_s = n as f64 / started.elapsed().as_secs_f64();
 
         let consume_channel = consumer_conn.create_channel().await?;
+        let cpu0 = cpu_seconds(std::process::id())?;
         consume_channel
             .basic_qos(args.raw_prefetch, BasicQosOptions::default())
             .await?;
@@ -128,11 +145,13 @@ async fn raw_ceiling(args: &Args) -> Result<RawResult> {
             consumed += 1;
         }
         let elapsed = first.map_or(Duration::ZERO, |f| f.elapsed());
+        let cpu1 = cpu_seconds(std::process::id())?;
         let _ = consume_channel.close(200, "done".into()).await;
         Ok(RawResult {
             publish_per_s,
             consume_per_s: consumed as f64 / elapsed.as_secs_f64().max(1e-9),
             consumed,
+            cpu_us_per_message: (cpu1 - cpu0) * 1e6 / consumed.max(1) as f64,
         })
     }
     .await;

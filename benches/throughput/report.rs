@@ -3,12 +3,16 @@
 use crate::machine::Machine;
 
 /// What the scenarios report into: the table, the failures, and the figures later
-/// scenarios compare against (the raw ceiling of (1)).
+/// scenarios compare against (the raw ceiling and the two floors of (1)).
 pub struct Report {
     pub table: Table,
     pub failures: usize,
     /// (1)'s consume rate, msg/s, when (1) ran.
     pub raw_rate: Option<f64>,
+    /// Floor (a) of (1): the bench process's CPU per message consumed and acked, µs.
+    pub floor_consume_us: Option<f64>,
+    /// Floor (b) of (1): the client thread's CPU per keep-alive GET + form PUT, µs.
+    pub floor_pair_us: Option<f64>,
     pub machine: Machine,
 }
 
@@ -18,8 +22,47 @@ impl Report {
             table: Table { rows: Vec::new() },
             failures: 0,
             raw_rate: None,
+            floor_consume_us: None,
+            floor_pair_us: None,
             machine,
         }
+    }
+
+    /// A row "worker CPU per event ÷ floor", the floor being (a) + `pairs` × (b) of (1)
+    /// measured in this run; `goal` is the largest ratio that meets the target.
+    pub fn floor_ratio(&mut self, id: &str, what: &str, worker_us: f64, pairs: u32, goal: f64) {
+        let b = if pairs == 0 {
+            Some(0.0)
+        } else {
+            self.floor_pair_us
+        };
+        let Some((a, b)) = self.floor_consume_us.zip(b) else {
+            self.table.row(
+                id,
+                what,
+                "-".into(),
+                "x floor",
+                "floors not measured in this run (run (1) with it)".into(),
+            );
+            return;
+        };
+        let floor = a + f64::from(pairs) * b;
+        let ratio = worker_us / floor;
+        let floor_text = match pairs {
+            0 => format!("floor (a) {a:.0}"),
+            1 => format!("floor (a) + (b) = {a:.0} + {b:.0} = {floor:.0}"),
+            n => format!("floor (a) + {n} x (b) = {a:.0} + {n} x {b:.0} = {floor:.0}"),
+        };
+        self.table.row(
+            id,
+            what,
+            format!("{ratio:.2}"),
+            "x floor",
+            format!(
+                "{worker_us:.0} us/event / {floor_text} us; goal <= {goal}x: {}",
+                verdict(ratio <= goal)
+            ),
+        );
     }
 
     /// A failed scenario: its error on stderr and one FAILED row.

@@ -15,6 +15,7 @@ use lapin::{BasicProperties, Channel};
 use serde_json::Value;
 
 use crate::args::Args;
+use crate::machine::cpu_seconds;
 
 pub struct Scenario {
     pub h: Harness,
@@ -216,17 +217,30 @@ impl Scenario {
         events: impl Iterator<Item = Value>,
         within: Duration,
     ) -> Result<Drained> {
+        Ok(self.drain_with_cpu(events, within).await?.0)
+    }
+
+    /// [`Scenario::drain`], and the worker's CPU time (utime+stime, seconds) from it being
+    /// ready to every event handled.
+    pub async fn drain_with_cpu(
+        &self,
+        events: impl Iterator<Item = Value>,
+        within: Duration,
+    ) -> Result<(Drained, f64)> {
         let (sent, _) = self.publish(events).await?;
         let mut worker = self.spawn_worker().await?;
         let t0 = Instant::now();
+        let cpu0 = cpu_seconds(worker.child.id())?;
         let t1 = self.wait_done(&mut worker, sent, within).await?;
+        let cpu1 = cpu_seconds(worker.child.id())?;
         let metrics = self.metrics(&worker).await?;
         self.h.stop_process(worker).await;
-        Ok(Drained {
+        let drained = Drained {
             sent,
             seconds: (t1 - t0).as_secs_f64(),
             metrics,
-        })
+        };
+        Ok((drained, cpu1 - cpu0))
     }
 
     /// Deletes the scenario's queues, exchanges and store, stops the simulator; the worker

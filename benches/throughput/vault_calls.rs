@@ -1,5 +1,7 @@
 //! (4) Vault API calls (auth included) for a backlog of movers, Vault the only target:
-//! with `targets.vault.bulk` when this build has it, and without.
+//! with `targets.vault.bulk` when this build has it, and without. Also the worker's CPU
+//! per event (`/proc/<pid>/stat`) over the backlog, ÷ the floor of (1): (a) + (b) — a read
+//! and a write per event — with single calls, (a) alone in bulk mode.
 
 use anyhow::Result;
 use serde_json::Value;
@@ -21,40 +23,66 @@ pub async fn run(args: &Args, report: &mut Report, bulk: bool) {
             args.vault_employees,
             if with_bulk { ", bulk" } else { "" }
         );
-        match vault_calls(args, with_bulk).await {
-            Ok(r) => {
-                let met = r.vault_requests <= 25;
-                report.table.row(
-                    "4",
-                    if with_bulk {
-                        "Vault API calls, backlog, bulk on"
-                    } else {
-                        "Vault API calls, backlog, bulk off"
-                    },
-                    r.vault_requests.to_string(),
-                    "calls",
-                    format!(
-                        "{} movers in {:.1} s ({:.0} events/s{}), {} auth; {}; outcomes {}; target <= 25: {}{}",
-                        r.events,
-                        r.seconds,
-                        r.events as f64 / r.seconds,
-                        report.raw_rate.map_or_else(String::new, |raw| format!(
-                            ", {:.2} of (1)",
-                            r.events as f64 / r.seconds / raw
-                        )),
-                        r.auth_calls,
-                        r.mode,
-                        r.outcomes,
-                        verdict(met),
-                        if bulk {
-                            ""
-                        } else {
-                            " (bulk mode not available in this build)"
-                        }
-                    ),
-                );
+        let r = match vault_calls(args, with_bulk).await {
+            Ok(r) => r,
+            Err(e) => {
+                report.fail(4, e);
+                continue;
             }
-            Err(e) => report.fail(4, e),
+        };
+        let met = r.vault_requests <= 25;
+        let mode = if with_bulk { "bulk on" } else { "bulk off" };
+        report.table.row(
+            "4",
+            &format!("Vault API calls, backlog, {mode}"),
+            r.vault_requests.to_string(),
+            "calls",
+            format!(
+                "{} movers in {:.1} s ({:.0} events/s{}), {} auth; {}; outcomes {}; target <= 25: {}{}",
+                r.events,
+                r.seconds,
+                r.events as f64 / r.seconds,
+                report.raw_rate.map_or_else(String::new, |raw| format!(
+                    ", {:.2} of (1)",
+                    r.events as f64 / r.seconds / raw
+                )),
+                r.auth_calls,
+                r.mode,
+                r.outcomes,
+                verdict(met),
+                if bulk {
+                    ""
+                } else {
+                    " (bulk mode not available in this build)"
+                }
+            ),
+        );
+        report.table.row(
+            "4",
+            &format!("worker CPU per Vault event, {mode}"),
+            format!("{:.0}", r.cpu_us_per_event),
+            "us/event",
+            format!(
+                "worker process utime+stime (/proc/<pid>/stat) over the {} movers above",
+                r.events
+            ),
+        );
+        if with_bulk {
+            report.floor_ratio(
+                "4",
+                "worker CPU / floor, Vault bulk",
+                r.cpu_us_per_event,
+                0,
+                2.0,
+            );
+        } else {
+            report.floor_ratio(
+                "4",
+                "worker CPU / floor, Vault single calls",
+                r.cpu_us_per_event,
+                1,
+                1.5,
+            );
         }
     }
 }
@@ -71,6 +99,8 @@ struct VaultCalls {
     auth_calls: u64,
     seconds: f64,
     outcomes: String,
+    /// The worker's CPU time per event over the measured backlog, µs.
+    cpu_us_per_event: f64,
 }
 
 async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
@@ -112,12 +142,15 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
         )
         .await?;
         let before = s.sim_stats().await;
-        let Drained {
-            sent,
-            seconds,
-            metrics,
-        } = s
-            .drain(
+        let (
+            Drained {
+                sent,
+                seconds,
+                metrics,
+            },
+            worker_cpu,
+        ) = s
+            .drain_with_cpu(
                 mover_stream_from(args.vault_events, args.vault_employees, 2),
                 args.scenario_timeout,
             )
@@ -133,6 +166,7 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
             auth_calls: count(&stats, "/auth_calls") - count(&before, "/auth_calls"),
             seconds,
             outcomes: metrics.outcomes(),
+            cpu_us_per_event: worker_cpu * 1e6 / sent.max(1) as f64,
         })
     })
     .await
