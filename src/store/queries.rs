@@ -221,13 +221,25 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes processed-event rows recorded more than `older_than` ago and returns how many.
-    /// Audit entries, last-applied state and account links are kept.
+    /// Deletes processed-event rows and reconcile-correction rows recorded more than
+    /// `older_than` ago, in one transaction, and returns how many rows went. Audit entries,
+    /// last-applied state and account links are kept. (A correction's row outlives its use:
+    /// once its event is older than the retention, a redelivery of it is only an ordinary
+    /// event, stale at the sequence it re-asserted.)
     pub async fn prune(&self, older_than: time::Duration) -> Result<u64, StoreError> {
         let cutoff = i128::from(now_us()) - older_than.whole_microseconds();
         let cutoff = i64::try_from(cutoff).unwrap_or(if cutoff < 0 { i64::MIN } else { i64::MAX });
-        let query = sqlx::query("DELETE FROM processed_events WHERE at_us < $1").bind(cutoff);
-        self.write_one("prune", query).await
+        let mut tx = self.begin_write("prune").await?;
+        let mut removed = 0;
+        for sql in [
+            "DELETE FROM processed_events WHERE at_us < $1",
+            "DELETE FROM reconcile_corrections WHERE created_at_us < $1",
+        ] {
+            let done = sqlx::query(sql).bind(cutoff).execute(tx.conn()).await;
+            removed += done.map_err(|e| tx.fail(e))?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(removed)
     }
 
     /// Appends `rows` to the audit log in one statement (nothing for no rows), by `actor`.

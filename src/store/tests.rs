@@ -652,7 +652,25 @@ both_backends! {
         }
         backdate(s, "new-unlinked", time::Duration::days(2)).await;
 
-        assert_eq!(s.prune(time::Duration::days(7)).await.unwrap(), 3);
+        let correction = |id: &str| Correction {
+            event_id: id.into(),
+            employee_id: "e1".into(),
+            sequence: 2,
+            data_digest: "d".into(),
+            targets: vec!["vault".into()],
+        };
+        s.record_corrections(&[correction("old-correction"), correction("new-correction")]).await.unwrap();
+        sqlx::query("UPDATE reconcile_corrections SET created_at_us = created_at_us - 864000000000 WHERE event_id = 'old-correction'")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+
+        assert_eq!(s.prune(time::Duration::days(7)).await.unwrap(), 4, "3 processed rows, 1 correction");
+        let proof = |id: &'static str| async move {
+            s.target_states(id, "e1", &["vault"]).await.unwrap()[0].correction.clone()
+        };
+        assert_eq!(proof("old-correction").await, None);
+        assert!(proof("new-correction").await.is_some());
         for old in ["old-applied", "old-stale"] {
             assert_eq!(s.outcome_of(old, "vault").await.unwrap(), None, "{old}");
         }
