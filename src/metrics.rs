@@ -2,6 +2,7 @@
 //! the dashboards and alert rules that use them. One [`Metrics`] per worker; tests create
 //! their own, so parallel tests do not share counters.
 
+use crate::apply::DeadLetterReason;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -386,16 +387,6 @@ impl Metrics {
             "not_mapped",
             "staged",
         ];
-        /// Why a target's part is dead-lettered (`invalid_event` has no target).
-        const TARGET_REASONS: [&str; 7] = [
-            "mapping",
-            "invalid_id",
-            "rejected",
-            "retries_exhausted",
-            "target_config",
-            "unlinked",
-            "ambiguous_match",
-        ];
         for kind in ["joiner", "mover", "leaver"] {
             for outcome in &EVENT_OUTCOMES[..11] {
                 self.events.with_label_values(&[kind, outcome]);
@@ -409,8 +400,13 @@ impl Metrics {
             for outcome in TARGET_OUTCOMES {
                 self.target_outcomes.with_label_values(&[target, outcome]);
             }
-            for reason in TARGET_REASONS {
-                self.dead_letters.with_label_values(&[target, reason]);
+            // Every reason but `invalid_event`, which has no target.
+            for reason in DeadLetterReason::ALL
+                .into_iter()
+                .filter(|r| *r != DeadLetterReason::InvalidEvent)
+            {
+                self.dead_letters
+                    .with_label_values(&[target, reason.as_str()]);
             }
             for state in ["open", "half_open", "closed"] {
                 self.breaker_transitions.with_label_values(&[target, state]);

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::report::{verdict, Report};
-use crate::scenario::{mover_stream, mover_stream_from, run_scenario, Drained, Scenario};
+use crate::scenario::{bulk_env, mover_stream, mover_stream_from, run_scenario, Drained, Scenario};
 
 /// Vault's documented burst: calls per window, and the window in seconds.
 const VAULT_BURST: (f64, f64) = (2000.0, 300.0);
@@ -84,16 +84,7 @@ struct Reorg {
 }
 
 async fn reorg(args: &Args, employees: usize) -> Result<Reorg> {
-    let env = vec![
-        ("WORKER__CONCURRENCY", args.bulk_concurrency.to_string()),
-        ("RABBITMQ__PREFETCH", args.bulk_prefetch.to_string()),
-        ("TARGETS__VAULT__BULK__ENABLED", "true".to_string()),
-        (
-            "TARGETS__VAULT__BULK__MAX_ROWS",
-            args.bulk_max_rows.to_string(),
-        ),
-        ("TARGETS__VAULT__BULK__MAX_WAIT", args.bulk_max_wait.clone()),
-    ];
+    let env = bulk_env(args);
     let scenario = Scenario::new(args, employees, &env).await?;
     run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
         // A reorg moves people hrsync already keeps in step: one round first, so each

@@ -279,6 +279,20 @@ pub fn mover_stream(events: usize, employees: usize) -> impl Iterator<Item = Val
     mover_stream_from(events, employees, 1)
 }
 
+/// The worker settings of Vault's bulk mode as the bench runs it (`--bulk-*` flags).
+pub fn bulk_env(args: &Args) -> Vec<(&'static str, String)> {
+    vec![
+        ("WORKER__CONCURRENCY", args.bulk_concurrency.to_string()),
+        ("RABBITMQ__PREFETCH", args.bulk_prefetch.to_string()),
+        ("TARGETS__VAULT__BULK__ENABLED", "true".to_string()),
+        (
+            "TARGETS__VAULT__BULK__MAX_ROWS",
+            args.bulk_max_rows.to_string(),
+        ),
+        ("TARGETS__VAULT__BULK__MAX_WAIT", args.bulk_max_wait.clone()),
+    ]
+}
+
 /// [`mover_stream`] with sequences starting at `first` (after a warm-up round).
 pub fn mover_stream_from(
     events: usize,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::report::{verdict, Report};
-use crate::scenario::{mover_stream, mover_stream_from, run_scenario, Drained, Scenario};
+use crate::scenario::{bulk_env, mover_stream, mover_stream_from, run_scenario, Drained, Scenario};
 
 /// Runs (4), bulk first when `bulk` (this build has the mode).
 pub async fn run(args: &Args, report: &mut Report, bulk: bool) {
@@ -109,16 +109,7 @@ async fn vault_calls(args: &Args, bulk: bool) -> Result<VaultCalls> {
         ("TARGETS__SUPEROFFICE__ENABLED", "false".to_string()),
     ];
     if bulk {
-        env.extend([
-            ("WORKER__CONCURRENCY", args.bulk_concurrency.to_string()),
-            ("RABBITMQ__PREFETCH", args.bulk_prefetch.to_string()),
-            ("TARGETS__VAULT__BULK__ENABLED", "true".to_string()),
-            (
-                "TARGETS__VAULT__BULK__MAX_ROWS",
-                args.bulk_max_rows.to_string(),
-            ),
-            ("TARGETS__VAULT__BULK__MAX_WAIT", args.bulk_max_wait.clone()),
-        ]);
+        env.extend(bulk_env(args));
     }
     let scenario = Scenario::new(args, args.vault_employees, &env).await?;
     let mode = if bulk {

@@ -19,7 +19,7 @@ pub(super) fn proven(event: &HrEvent, states: &[TargetState]) -> Vec<bool> {
         // The usual case costs no digest.
         return vec![false; states.len()];
     }
-    let digest = data_digest(event);
+    let digest = data_digest(&event.data);
     states
         .iter()
         .map(|s| {
@@ -39,9 +39,9 @@ pub(super) fn source(proven: &[bool]) -> EventSource {
     }
 }
 
-/// The digest a correction row binds the event's `data` by.
-pub fn data_digest(event: &HrEvent) -> String {
-    match &event.data {
+/// The digest a correction row binds an event's `data` by.
+pub fn data_digest(data: &serde_json::Value) -> String {
+    match data {
         serde_json::Value::Object(map) => crate::store::digest(map),
         other => crate::store::digest(&serde_json::Map::from_iter([(
             "data".to_string(),
@@ -82,7 +82,7 @@ mod tests {
         let published = event(4, "CRA");
         let row = CorrectionProof {
             sequence: 4,
-            data_digest: data_digest(&published),
+            data_digest: data_digest(&published.data),
         };
         let states = [state(Some(row.clone())), state(None)];
         assert_eq!(proven(&published, &states), [true, false]);

@@ -26,7 +26,35 @@ pub enum DeadLetterReason {
     AmbiguousMatch,
 }
 
+/// Fails to compile when a reason is added to [`DeadLetterReason`] but not to
+/// [`DeadLetterReason::ALL`].
+const _: () = {
+    fn listed(reason: DeadLetterReason) {
+        use DeadLetterReason::*;
+        match reason {
+            InvalidEvent | Mapping | InvalidId | Rejected | RetriesExhausted | TargetConfig
+            | Unlinked | AmbiguousMatch => {}
+        }
+    }
+    let _ = listed;
+};
+
 impl DeadLetterReason {
+    /// Every reason, in the order operators see them listed.
+    pub const ALL: [DeadLetterReason; 8] = {
+        use DeadLetterReason::*;
+        [
+            InvalidEvent,
+            Mapping,
+            InvalidId,
+            Rejected,
+            RetriesExhausted,
+            TargetConfig,
+            Unlinked,
+            AmbiguousMatch,
+        ]
+    };
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeadLetterReason::InvalidEvent => "invalid_event",

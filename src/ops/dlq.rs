@@ -38,36 +38,9 @@ pub const BROKER_DELIVERY_LIMIT: &str = "broker_delivery_limit";
 /// The target named by dead letters that belong to no target (an invalid event).
 pub const NO_TARGET: &str = "none";
 
-/// Every reason hrsync gives a dead letter.
-const REASONS: [DeadLetterReason; 8] = {
-    use DeadLetterReason::*;
-    [
-        InvalidEvent,
-        Mapping,
-        InvalidId,
-        Rejected,
-        RetriesExhausted,
-        TargetConfig,
-        Unlinked,
-        AmbiguousMatch,
-    ]
-};
-
-/// Fails to compile when a reason is added to [`DeadLetterReason`] but not to [`REASONS`].
-const _: () = {
-    fn listed(reason: DeadLetterReason) {
-        use DeadLetterReason::*;
-        match reason {
-            InvalidEvent | Mapping | InvalidId | Rejected | RetriesExhausted | TargetConfig
-            | Unlinked | AmbiguousMatch => {}
-        }
-    }
-    let _ = listed;
-};
-
 /// Every reason a dead letter can give, for `--reason` (clap lists them on a wrong one).
 pub fn reasons() -> Vec<&'static str> {
-    REASONS
+    DeadLetterReason::ALL
         .into_iter()
         .map(DeadLetterReason::as_str)
         .chain([BROKER_DELIVERY_LIMIT])

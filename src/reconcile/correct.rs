@@ -26,7 +26,7 @@
 use super::{snapshot::HrRecord, TargetReport};
 use crate::apply::data_digest;
 use crate::config::Config;
-use crate::event::{Accounts, Action, HrEvent};
+use crate::event::Action;
 use crate::source::{self, publish};
 use crate::store::{Correction, Store};
 use anyhow::Context;
@@ -179,7 +179,7 @@ pub async fn publish(
             event_id: p.event_id.clone(),
             employee_id: p.employee_id.clone(),
             sequence: p.sequence,
-            data_digest: data_digest(&as_event(p)),
+            data_digest: data_digest(&p.event["data"]),
             targets: p.targets.clone(),
         })
         .collect();
@@ -215,20 +215,6 @@ pub async fn publish(
     let _ = connection.close(200, "corrections published".into()).await;
     corrections.published = true;
     Ok(())
-}
-
-/// The event as the worker will decode it, for the digest its row binds.
-fn as_event(planned: &Planned) -> HrEvent {
-    HrEvent {
-        id: planned.event_id.clone(),
-        source: "urn:hrsync:reconcile".into(),
-        action: Action::Mover,
-        subject: planned.employee_id.clone(),
-        time: time::OffsetDateTime::now_utc(),
-        sequence: planned.sequence,
-        data: planned.event["data"].clone(),
-        accounts: Accounts::default(),
-    }
 }
 
 fn now_rfc3339() -> String {
