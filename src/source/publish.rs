@@ -47,7 +47,17 @@ pub enum PublishError {
     Nacked,
     #[error("the message was unroutable (is the queue bound?)")]
     Unroutable,
+    #[error("the broker did not confirm the publish within {}s", BROKER_ANSWER_TIMEOUT.as_secs())]
+    Unconfirmed,
 }
+
+/// How long hrsync waits for the broker to take an ack or a nack, or to confirm a
+/// publish. They take milliseconds; but lapin can leave one unanswered for good when the
+/// connection dies at the moment it is sent (seen in the broker-cut resilience test: one
+/// ack in a few thousand), and the wait held that employee's lane — every later message
+/// of the employee — until a restart. Past this the message counts as not settled: it
+/// is redelivered after the reconnect, and the state store makes the repeat harmless.
+pub const BROKER_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Publishes `body` as mandatory and waits for the broker's confirm: `Ok` means a queue
 /// has it. The one way hrsync publishes, whether an event, a dead letter or a retry.
@@ -62,16 +72,20 @@ pub async fn publish_confirmed(
         mandatory: true,
         ..Default::default()
     };
-    let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            options,
-            body,
-            properties,
-        )
-        .await?
-        .await?;
+    let confirmed = tokio::time::timeout(BROKER_ANSWER_TIMEOUT, async {
+        channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                options,
+                body,
+                properties,
+            )
+            .await?
+            .await
+    })
+    .await;
+    let confirm = confirmed.map_err(|_| PublishError::Unconfirmed)??;
     if confirm.is_nack() {
         return Err(PublishError::Nacked);
     }

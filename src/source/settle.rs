@@ -3,6 +3,7 @@
 //! the ack — or, if any publish is not confirmed, back to the queue, never lost.
 
 use super::consumer::Consumer;
+use super::publish::BROKER_ANSWER_TIMEOUT;
 use super::{dead_letter, delayed_retry};
 use crate::apply::{DeadLetter, Verdict};
 use crate::event::HrEvent;
@@ -67,8 +68,17 @@ impl Consumer {
                 .record_dead_letters(event, &letters, shutdown)
                 .await;
         }
-        match delivery.ack(BasicAckOptions::default()).await {
-            Ok(_) => tracing::info!(outcome = verdict.outcome(), "message settled"),
+        let acked = tokio::time::timeout(
+            BROKER_ANSWER_TIMEOUT,
+            delivery.ack(BasicAckOptions::default()),
+        )
+        .await;
+        match acked.unwrap_or_else(|_| Err(unanswered("ack"))) {
+            Ok(_) => tracing::info!(
+                outcome = verdict.outcome(),
+                targets = %verdict.targets_summary(),
+                "message settled"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "ack failed; the broker will redeliver after reconnect")
             }
@@ -118,7 +128,19 @@ pub(super) async fn requeue(delivery: &Delivery, why: &str) {
         requeue: true,
         multiple: false,
     };
-    if let Err(e) = delivery.nack(options).await {
+    let nacked = tokio::time::timeout(BROKER_ANSWER_TIMEOUT, delivery.nack(options)).await;
+    if let Err(e) = nacked.unwrap_or_else(|_| Err(unanswered("nack"))) {
         tracing::warn!(error = %e, "nack failed; the broker will redeliver after reconnect");
     }
+}
+
+/// An ack or nack the broker did not take within [`BROKER_ANSWER_TIMEOUT`], as an error.
+fn unanswered(what: &str) -> lapin::Error {
+    lapin::Error::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "{what} not taken by the broker within {}s",
+            BROKER_ANSWER_TIMEOUT.as_secs()
+        ),
+    ))
 }
