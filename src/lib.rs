@@ -30,7 +30,8 @@
 //!   validation; [`secret`] and [`tls`] are the leaves every section shares.
 //! - [`metrics`], [`telemetry`], [`http`]: Prometheus metrics, logging set-up, and the
 //!   `/metrics`, `/healthz`, `/readyz` endpoints.
-//! - [`ops`]: the operator commands (held messages today).
+//! - [`ops`]: the operator commands behind the CLI — held messages, dead letters, the
+//!   audit log, the store, online checks — and their table or JSON output.
 //! - [`reconcile`]: an HR snapshot against every account of every target, read only.
 //! - `simulator` (the `hrsync-sim` crate, in-process behind the default `simulator`
 //!   feature): a stand-in for the target APIs, faithful to their documents, for tests and

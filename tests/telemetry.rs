@@ -41,9 +41,27 @@ async fn the_json_log_is_flat_with_the_event_and_employee_ids_at_the_top_level()
         !about_the_event.is_empty(),
         "lines carry event_id at the top level:\n{log}"
     );
-    for line in about_the_event {
+    for line in &about_the_event {
         assert_eq!(line["employee_id"], event["subject"], "{line}");
     }
+    // At info, one line says what became of the message in every target.
+    let settled: Vec<&&Value> = about_the_event
+        .iter()
+        .filter(|l| l["message"] == "message settled")
+        .collect();
+    assert_eq!(settled.len(), 1, "one settled line:\n{log}");
+    let targets = settled[0]["targets"].as_str().unwrap_or_default();
+    assert!(
+        targets.split(' ').any(|t| t == "vault=applied"),
+        "every target's outcome on the settled line: {}",
+        settled[0]
+    );
+    assert!(
+        !about_the_event
+            .iter()
+            .any(|l| l["message"] == "target handled"),
+        "no line per target at info:\n{log}"
+    );
 }
 
 #[tokio::test]

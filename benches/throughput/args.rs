@@ -50,10 +50,10 @@ struct Cli {
     /// (4) Employees [1000].
     #[arg(long)]
     vault_employees: Option<usize>,
-    /// (4, bulk) worker.concurrency.
+    /// (4, bulk; 5, bulk run) worker.concurrency.
     #[arg(long, default_value_t = 1000)]
     bulk_concurrency: usize,
-    /// (4, bulk) rabbitmq.prefetch.
+    /// (4, bulk; 5, bulk run) rabbitmq.prefetch.
     #[arg(long, default_value_t = 2000)]
     bulk_prefetch: u16,
     /// (4, bulk) targets.vault.bulk.max_rows.

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use crate::args::Args;
 use crate::machine::rss_mib;
 use crate::report::{verdict, Report};
-use crate::scenario::{mover_stream, run_scenario, tail, Scenario};
+use crate::scenario::{bulk_env, mover_stream, run_scenario, tail, Scenario};
 
 /// RSS at a progress point: (events handled at least, Some((RSS MiB, handled, seconds in))).
 type Checkpoint = (usize, Option<(f64, f64, f64)>);
@@ -17,13 +17,31 @@ type Checkpoint = (usize, Option<(f64, f64, f64)>);
 pub async fn run(args: &Args, report: &mut Report) {
     // The same sampling window with a backlog 10x smaller and the full one: RSS that
     // follows the backlog would show here, whatever the worker gets through.
+    // Then the full backlog once more in Vault bulk mode, whose concurrency (1,000) and
+    // prefetch (2,000) put the most messages in memory at once.
     let mut peaks = Vec::new();
-    for backlog in [args.rss_events / 10, args.rss_events] {
+    for (backlog, bulk) in [
+        (args.rss_events / 10, false),
+        (args.rss_events, false),
+        (args.rss_events, true),
+    ] {
+        let mode = if bulk {
+            format!(
+                ", Vault bulk mode, concurrency {}, prefetch {}",
+                args.bulk_concurrency, args.bulk_prefetch
+            )
+        } else {
+            format!(
+                ", concurrency {}, prefetch {}",
+                args.concurrency, args.prefetch
+            )
+        };
         println!(
-            "(5) RSS with {backlog} events waiting (sampling up to {} s) ...",
+            "(5) RSS with {backlog} events waiting{mode} (sampling up to {} s) ...",
             args.rss_seconds
         );
-        match rss_under_backlog(args, backlog).await {
+        let env = if bulk { bulk_env(args) } else { Vec::new() };
+        match rss_under_backlog(args, backlog, &env).await {
             Ok(r) => {
                 let mut marks: Vec<String> = Vec::new();
                 for (mark, seen) in &r.checkpoints {
@@ -32,14 +50,20 @@ pub async fn run(args: &Args, report: &mut Report) {
                         None => format!("{mark}: not reached"),
                     });
                 }
-                peaks.push((r.events, r.peak_mib));
+                if !bulk {
+                    peaks.push((r.events, r.peak_mib));
+                }
                 report.table.row(
                     "5",
-                    "worker peak RSS, backlog waiting",
+                    if bulk {
+                        "worker peak RSS, backlog, bulk mode"
+                    } else {
+                        "worker peak RSS, backlog waiting"
+                    },
                     format!("{:.1}", r.peak_mib),
                     "MiB",
                     format!(
-                        "{} queued; ready {:.1} MiB; handled {:.0} in {:.1} s ({} samples); {}; target <= 64 MiB: {}",
+                        "{} queued{mode}; ready {:.1} MiB; handled {:.0} in {:.1} s ({} samples); {}; target <= 64 MiB: {}",
                         r.events,
                         r.idle_mib,
                         r.handled,
@@ -79,8 +103,12 @@ struct RssResult {
     samples: usize,
 }
 
-async fn rss_under_backlog(args: &Args, backlog: usize) -> Result<RssResult> {
-    let scenario = Scenario::new(args, args.rss_employees, &[]).await?;
+async fn rss_under_backlog(
+    args: &Args,
+    backlog: usize,
+    env: &[(&str, String)],
+) -> Result<RssResult> {
+    let scenario = Scenario::new(args, args.rss_employees, env).await?;
     run_scenario(scenario, args.scenario_timeout, async |s: &Scenario| {
         let (sent, _) = s.publish(mover_stream(backlog, args.rss_employees)).await?;
         let mut worker = s.spawn_worker().await?;

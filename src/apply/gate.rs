@@ -108,15 +108,15 @@ impl Gate {
     }
 
     /// Decides for `event`, holding it in the store if it must wait.
+    /// `facts`: what the store knows of held messages for this event, read with the
+    /// targets' states before the gate ([`Store::event_state`]).
     pub async fn decide(
         &self,
         store: &Store,
         event: &HrEvent,
+        facts: &HeldFacts,
         now: Timestamp,
     ) -> Result<Decision, StoreError> {
-        let facts = store
-            .held_facts(&event.id, event.employee_id(), event.sequence)
-            .await?;
         if facts.supersedable > 0 {
             let superseded = store
                 .supersede_scheduled(event.employee_id(), event.sequence)
@@ -126,7 +126,7 @@ impl Gate {
                 "newer event supersedes pending scheduled changes"
             );
         }
-        let released = Released::proven(&facts, event);
+        let released = Released::proven(facts, event);
         if released == Released::No {
             if let Some(due) = self.due_time(event, now) {
                 store.hold(&held(event, HeldKind::Scheduled, due)).await?;

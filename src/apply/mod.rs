@@ -53,7 +53,7 @@ use record::{store_deferral, Planned};
 
 use crate::apply::config::{BreakerConfig, RetryConfig};
 use crate::event::{Action, HrEvent, InvalidEvent};
-use crate::mapping::Mapper;
+use crate::mapping::{EventContext, Mapper};
 use crate::metrics::Metrics;
 use crate::store::{Outcome, Store, StoreError, TargetRecord, TargetState};
 use crate::targets::{Change, Target, TargetKind};
@@ -61,7 +61,7 @@ use futures_util::future::join_all;
 use gate::{Decision, Gate};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 pub struct Applier {
@@ -163,9 +163,29 @@ impl Applier {
         event: &HrEvent,
         shutdown: &CancellationToken,
     ) -> Result<Verdict, Interrupted> {
+        // One read for the gate and every target (see `Store::event_state`).
+        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
+        let read = self
+            .store
+            .event_state(&event.id, event.employee_id(), event.sequence, &labels)
+            .await;
+        let state = match read {
+            Ok(state) => state,
+            Err(e) => {
+                self.metrics.store_errors.with_label_values(&["read"]).inc();
+                if e.is_outage() {
+                    tracing::warn!(error = %e, "state store unavailable; waiting for it");
+                    return Err(Interrupted::StoreOutage);
+                }
+                tracing::warn!(error = %e, "state store error; deferring");
+                let verdict = self.store_unavailable(event, &e);
+                self.record(&verdict);
+                return Ok(verdict);
+            }
+        };
         let decision = self
             .gate
-            .decide(&self.store, event, jiff::Timestamp::now())
+            .decide(&self.store, event, &state.held, jiff::Timestamp::now())
             .await;
         let verdict = match decision {
             Ok(Decision::Proceed {
@@ -174,7 +194,9 @@ impl Applier {
                 if event.action == Action::Leaver {
                     self.guard_tripped.store(false, Ordering::Relaxed);
                 }
-                return self.apply(event, released_by_operator, shutdown).await;
+                return self
+                    .apply(event, state.targets, released_by_operator, shutdown)
+                    .await;
             }
             Ok(Decision::Scheduled { due }) => {
                 tracing::info!(due = %due, "future-dated change held until it falls due");
@@ -258,51 +280,42 @@ impl Applier {
     async fn apply(
         &self,
         event: &HrEvent,
+        states: Vec<TargetState>,
         released_by_operator: bool,
         shutdown: &CancellationToken,
     ) -> Result<Verdict, Interrupted> {
         let reports = self
-            .apply_to_targets(event, released_by_operator, shutdown)
+            .apply_to_targets(event, states, released_by_operator, shutdown)
             .await?;
         let verdict = Verdict::from_reports(event, reports);
         self.record(&verdict);
         Ok(verdict)
     }
 
-    /// One store read for every target, the targets in parallel, then one store
+    /// The targets in parallel, from the states read before the gate, then one store
     /// transaction for everything the event did (see `store::event_record` for why).
     async fn apply_to_targets(
         &self,
         event: &HrEvent,
+        states: Vec<TargetState>,
         released_by_operator: bool,
         shutdown: &CancellationToken,
     ) -> Result<Vec<TargetReport>, Interrupted> {
-        let employee = event.employee_id();
-        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
-        let states = match self.store.target_states(&event.id, employee, &labels).await {
-            Ok(states) => states,
-            Err(e) => {
-                self.metrics.store_errors.with_label_values(&["read"]).inc();
-                if e.is_outage() {
-                    tracing::warn!(error = %e, "state store unavailable; waiting for it");
-                    return Err(Interrupted::StoreOutage);
-                }
-                tracing::warn!(error = %e, "state store error; deferring");
-                return Ok(self.store_unavailable_reports(&e));
-            }
-        };
-        // The gate and the read worked, but another event's record may have failed
+        // The read and the gate worked, but another event's record may have failed
         // meanwhile: nothing is changed yet, so wait for the store instead.
         if !self.store.health().may_change_targets() {
             return Err(Interrupted::StoreOutage);
         }
         let proven = correction::proven(event, &states);
         let source = correction::source(&proven);
+        // Built by the first target that needs it, shared by the others.
+        let context = OnceLock::new();
         let mut planned: Vec<Planned> = join_all(self.targets.iter().zip(states).zip(proven).map(
             |((target, state), corrects)| {
                 self.decide_and_apply(
                     target.as_ref(),
                     event,
+                    &context,
                     state,
                     corrects,
                     released_by_operator,
@@ -337,6 +350,7 @@ impl Applier {
         &self,
         target: &dyn Target,
         event: &HrEvent,
+        context: &OnceLock<EventContext>,
         state: TargetState,
         corrects: bool,
         released_by_operator: bool,
@@ -372,7 +386,8 @@ impl Applier {
             Step::Apply => {}
         }
         let created_now = created.is_some();
-        let change = match self.change_for(target, event, known) {
+        let context = context.get_or_init(|| self.mapper.context(event));
+        let change = match self.change_for(target, event, context, known) {
             // A just-created account holds what it was created with. A correction is
             // compared with the target's own values: what hrsync last wrote is what a hand
             // edit made untrue.

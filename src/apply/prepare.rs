@@ -5,19 +5,22 @@
 
 use super::{Applier, DeadLetter, DeadLetterReason, TargetOutcome};
 use crate::event::{Action, HrEvent};
+use crate::mapping::EventContext;
 use crate::targets::{Change, ErrorClass, ErrorCode, Target, TargetError, TargetKind};
 
 impl Applier {
     /// The change `event` makes in `target` given the accounts known so far, or the
-    /// outcome that stands in for it. Used by the worker and by dry runs.
+    /// outcome that stands in for it. `context`: the event's mapping context
+    /// ([`crate::mapping::Mapper::context`]), built once for all its targets.
     pub fn change_for(
         &self,
         target: &dyn Target,
         event: &HrEvent,
+        context: &EventContext,
         known_account: Option<String>,
     ) -> Result<Change, TargetOutcome> {
         let kind = target.kind();
-        let fields = match self.mapper.map(kind, event) {
+        let fields = match self.mapper.map_in(kind, event, context) {
             Ok(Some(fields)) => fields,
             Ok(None) => return Err(TargetOutcome::NotMapped),
             Err(e) => {

@@ -202,7 +202,9 @@ impl TargetOutcome {
                 attempts = letter.attempts,
                 "target not updated; dead-lettering"
             ),
-            _ => tracing::info!(
+            // The message's one info line carries every target's outcome (`targets`
+            // on "message settled"): one line per event, not one per target.
+            _ => tracing::debug!(
                 target_api = target.as_str(),
                 outcome = self.as_str(),
                 "target handled"
@@ -291,6 +293,21 @@ impl Verdict {
     }
 
     /// One word for the event as a whole: the worst of its targets' outcomes.
+    /// Every target's outcome, for the message's log line: `vault=applied
+    /// superoffice=unchanged` (empty for a message that reached no target).
+    pub fn targets_summary(&self) -> String {
+        let mut summary = String::new();
+        for report in &self.reports {
+            if !summary.is_empty() {
+                summary.push(' ');
+            }
+            summary.push_str(report.target.as_str());
+            summary.push('=');
+            summary.push_str(report.outcome.as_str());
+        }
+        summary
+    }
+
     pub fn outcome(&self) -> &'static str {
         let has = |o: &str| self.reports.iter().any(|r| r.outcome.as_str() == o);
         if let Some(kind) = self.held {

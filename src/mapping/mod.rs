@@ -162,6 +162,9 @@ pub struct Evaluation {
     pub warnings: Vec<String>,
 }
 
+/// An event as mapping expressions see it ([`Mapper::context`]); the same event's only.
+pub struct EventContext(minijinja::Value);
+
 /// Evaluates the configured mapping for events. Built once at start-up; validation
 /// compiles every expression so syntax errors stop the start, not a message.
 pub struct Mapper {
@@ -229,7 +232,23 @@ impl Mapper {
         kind: TargetKind,
         event: &HrEvent,
     ) -> Result<Option<Map<String, Value>>, MappingError> {
-        self.map_block(kind, Block::Action(event.action), event)
+        self.map_block(kind, Block::Action(event.action), event, None)
+    }
+
+    /// What `event`'s expressions see, built once for all the targets it goes to (building
+    /// it converts the event's data to minijinja values: once per event, not per target).
+    pub fn context(&self, event: &HrEvent) -> EventContext {
+        EventContext(context::build(event, &self.vars, &self.tables))
+    }
+
+    /// [`Mapper::map`] with the event's context already built by [`Mapper::context`].
+    pub fn map_in(
+        &self,
+        kind: TargetKind,
+        event: &HrEvent,
+        context: &EventContext,
+    ) -> Result<Option<Map<String, Value>>, MappingError> {
+        self.map_block(kind, Block::Action(event.action), event, Some(context))
     }
 
     /// The fields of a new account for `event`'s employee, or `None` without a `create`
@@ -239,7 +258,7 @@ impl Mapper {
         kind: TargetKind,
         event: &HrEvent,
     ) -> Result<Option<Map<String, Value>>, MappingError> {
-        self.map_block(kind, Block::Create, event)
+        self.map_block(kind, Block::Create, event, None)
     }
 
     /// The account to create for `event`'s employee in the target: an active employee's
@@ -266,9 +285,10 @@ impl Mapper {
         kind: TargetKind,
         block: Block,
         event: &HrEvent,
+        context: Option<&EventContext>,
     ) -> Result<Option<Map<String, Value>>, MappingError> {
         let mut first_error = None;
-        let fields = self.eval(kind, block, event, |e| {
+        let fields = self.eval(kind, block, event, context, |e| {
             first_error = Some(e);
             false
         });
@@ -278,20 +298,28 @@ impl Mapper {
         }
     }
 
-    /// Evaluates the target's fields for `event`, handing each failure to `failed`, which
-    /// says whether to go on with the next field.
+    /// Evaluates the target's fields for `event` (in `context` when it is built already),
+    /// handing each failure to `failed`, which says whether to go on with the next field.
     fn eval(
         &self,
         kind: TargetKind,
         block: Block,
         event: &HrEvent,
+        context: Option<&EventContext>,
         mut failed: impl FnMut(MappingError) -> bool,
     ) -> Option<Map<String, Value>> {
         let mapping = self.config.for_target(kind)?;
         if mapping.block(block).is_empty() {
             return None;
         }
-        let ctx = context::build(event, &self.vars, &self.tables);
+        let built;
+        let ctx = match context {
+            Some(EventContext(ctx)) => ctx,
+            None => {
+                built = context::build(event, &self.vars, &self.tables);
+                &built
+            }
+        };
         self.compiled.with_dependent(|_, compiled| {
             let mut fields = Map::new();
             for (field, expression) in compiled.get(&(kind, block)).into_iter().flatten() {
@@ -302,7 +330,7 @@ impl Mapper {
                     detail,
                     in_config,
                 };
-                let value = match expression.eval(&ctx) {
+                let value = match expression.eval(ctx) {
                     Ok(value) => value,
                     Err(e) if failed(error(e.to_string(), is_config_error(&e))) => continue,
                     Err(_) => break,
@@ -334,7 +362,7 @@ impl Mapper {
                 // Accounts are created for active employees only.
                 let create = event.action.is_active().then_some(Block::Create);
                 for block in std::iter::once(Block::Action(event.action)).chain(create) {
-                    self.eval(kind, block, event, |e| {
+                    self.eval(kind, block, event, None, |e| {
                         let line = format!("{e} (evaluated against {source})");
                         if e.in_config {
                             found.errors.push(line);

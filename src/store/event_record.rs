@@ -1,12 +1,14 @@
-//! The per-event path through the store: one read before an event touches its targets
-//! ([`Store::target_states`]) and one transaction after ([`Store::record_event`]).
+//! The per-event path through the store: one read before an event passes the gate and
+//! touches its targets ([`Store::event_state`]) and one transaction after
+//! ([`Store::record_event`]).
 //!
 //! Why whole events and not one call per target: on SQLite every statement is a hand-off to
-//! sqlx's single database thread and back, and the profile in BENCHMARKS.md showed those
-//! hand-offs (not SQL, not HTTP) dominating the worker's CPU time. Reading every target's
-//! state in one query and writing every target's outcome as multi-row statements in one
-//! transaction turns about two dozen round trips per event into six. On PostgreSQL the same
-//! statements save network round trips and commits.
+//! sqlx's database thread and back, and the profiles in BENCHMARKS.md showed those
+//! hand-offs (not SQL, not HTTP) dominating the worker's CPU time. Reading the gate's facts
+//! and every target's state in one query, and writing every target's outcome as multi-row
+//! statements — over all the events of a group commit at once — turns about two dozen round
+//! trips per event into one read per event and four statements per group commit. On
+//! PostgreSQL the same statements save network round trips and commits.
 //!
 //! The rules are the ones the single-target calls always had: only a higher `sequence`
 //! replaces an employee's last applied state (checked inside the upsert, so it holds between
@@ -23,7 +25,7 @@ use super::{
     digest,
     queries::{now_us, AuditRow},
     writer::Writer,
-    EventSource, Outcome, Store, StoreError,
+    Backend, EventSource, Outcome, Store, StoreError,
 };
 
 /// What one event did in one target, as the state store keeps it. The one record type from
@@ -111,7 +113,7 @@ const UPSERT_STATE_SUFFIX: &str = " \
        OR (excluded.sequence = applied_state.sequence AND EXISTS ( \
            SELECT 1 FROM reconcile_corrections c WHERE c.event_id = excluded.event_id \
              AND c.target = excluded.target AND c.sequence = excluded.sequence)) \
-    RETURNING target";
+    RETURNING employee_id, target";
 
 const UPSERT_LINKS_SUFFIX: &str = " \
     ON CONFLICT (employee_id, target) DO UPDATE SET \
@@ -149,174 +151,302 @@ impl Store {
         record: &EventRecord,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin_write(OP).await?;
-        let lost = self
-            .write_event(&mut tx, record, now_us(), &self.actor)
+        let mut lost = self
+            .write_events(&mut tx, &[(record, &self.actor)], now_us())
             .await?;
         tx.commit().await?;
+        Ok(lost.pop().unwrap_or_default())
+    }
+
+    /// The statements of validated event records, each with the actor its audit entries
+    /// name, inside `tx`; per record, the targets that lost to a newer sequence. Records
+    /// are written as if one after the other, but as multi-row statements over all of them:
+    /// links, then the applied states (only those that win the sequence check get the
+    /// rest), then the processed outcomes and the audit entries of what was kept. Four
+    /// statements for a whole group commit instead of four per event — each statement is a
+    /// hand-off to SQLite's connection thread and back.
+    pub(super) async fn write_events(
+        &self,
+        tx: &mut Writer,
+        records: &[(&EventRecord, &str)],
+        now: i64,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let mut lost = Vec::with_capacity(records.len());
+        for run in runs_without_repeats(records) {
+            lost.extend(self.write_run(tx, run, now).await?);
+        }
         Ok(lost)
     }
 
-    /// The statements of one validated event record, inside `tx`: links, then the applied
-    /// states (only those that win the sequence check get the rest), then the processed
-    /// outcomes and the audit entries of what was kept.
-    pub(super) async fn write_event(
+    /// [`Store::write_events`] for records no two of which share an employee or an event
+    /// id: no row is written twice by one statement, so each record's rows are its own.
+    async fn write_run(
         &self,
         tx: &mut Writer,
-        record: &EventRecord,
+        records: &[(&EventRecord, &str)],
         now: i64,
-        actor: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let prepared: Vec<Prepared<'_>> = records
+            .iter()
+            .map(|(record, actor)| Prepared::of(record, actor))
+            .collect::<Result<_, _>>()?;
+        write_links(tx, records, now).await?;
+        let written = write_applied_states(tx, &prepared, now).await?;
+        let won = |p: &Prepared<'_>, target: &str| {
+            written.contains(&(p.record.employee_id.clone(), target.to_owned()))
+        };
+        let kept: Vec<(&Prepared<'_>, &TargetRecord)> = prepared
+            .iter()
+            .flat_map(|p| {
+                p.targets
+                    .iter()
+                    .filter(|t| match t {
+                        TargetRecord::Applied { target, .. } => won(p, target),
+                        TargetRecord::NotApplied { .. } => true,
+                    })
+                    .map(move |t| (p, *t))
+            })
+            .collect();
+        write_processed(tx, &kept, now).await?;
+        let audited = audit_rows(&kept, now);
+        self.insert_audit(tx, &audited).await?;
+        Ok(prepared
+            .iter()
+            .map(|p| {
+                p.applied
+                    .iter()
+                    .filter(|row| !won(p, row.target))
+                    .map(|row| row.target.to_owned())
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// One record made ready for binding: its non-duplicate targets and applied rows.
+struct Prepared<'a> {
+    record: &'a EventRecord,
+    actor: &'a str,
+    targets: Vec<&'a TargetRecord>,
+    applied: Vec<AppliedRow<'a>>,
+}
+
+impl<'a> Prepared<'a> {
+    fn of(record: &'a EventRecord, actor: &'a str) -> Result<Prepared<'a>, StoreError> {
         let targets: Vec<&TargetRecord> = record
             .targets
             .iter()
             .filter(|t| !t.is_duplicate())
             .collect();
-        write_links(tx, record, now).await?;
-        let applied: Vec<AppliedRow<'_>> = targets
+        let applied = targets
             .iter()
             .filter_map(|t| AppliedRow::of(t))
             .collect::<Result<_, _>>()?;
-        let written = write_applied_states(tx, record, &applied, now).await?;
-        let lost: Vec<String> = applied
+        Ok(Prepared {
+            record,
+            actor,
+            targets,
+            applied,
+        })
+    }
+}
+
+/// `records` cut into runs, in order, in which no employee and no event id comes twice.
+/// Within one worker an employee's events never overlap (its lane), so a group commit is
+/// one run; the cut keeps any other caller exact, and PostgreSQL refuses an upsert that
+/// touches a row twice.
+fn runs_without_repeats<'s, 'a>(
+    records: &'s [(&'a EventRecord, &'a str)],
+) -> impl Iterator<Item = &'s [(&'a EventRecord, &'a str)]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut seen = HashSet::new();
+        let len = rest
             .iter()
-            .filter(|row| !written.contains(row.target))
-            .map(|row| row.target.to_owned())
-            .collect();
-        let kept: Vec<&TargetRecord> = targets
-            .into_iter()
-            .filter(|t| match t {
-                TargetRecord::Applied { target, .. } => written.contains(target),
-                TargetRecord::NotApplied { .. } => true,
+            .take_while(|(record, _)| {
+                seen.insert(("employee", record.employee_id.as_str()))
+                    && seen.insert(("event", record.event_id.as_str()))
             })
-            .collect();
-        write_processed(tx, record, &kept, now).await?;
-        let audited = audit_rows(record, &kept, &applied, now);
-        self.insert_audit(tx, actor, &audited).await?;
-        Ok(lost)
-    }
+            .count()
+            .max(1);
+        let (run, after) = rest.split_at(len);
+        rest = after;
+        Some(run)
+    })
 }
 
-async fn write_links(tx: &mut Writer, record: &EventRecord, now: i64) -> Result<(), StoreError> {
-    if record.links.is_empty() {
-        return Ok(());
+/// The most parameters one statement binds: under SQLite's limit (32,766 since 3.32) and
+/// PostgreSQL's (65,535).
+const MAX_PARAMETERS: usize = 30_000;
+
+/// Beyond this many rows a statement is prepared for one use only: the statement cache
+/// keeps the common small shapes instead of one entry per batch size.
+const CACHED_ROWS: usize = 8;
+
+/// `{head} VALUES (…), (…){suffix}` for every row, `columns` parameters each, in as few
+/// statements as [`MAX_PARAMETERS`] allows; the rows a `RETURNING` suffix gave.
+///
+/// On SQLite the placeholders are plain `?`, not `$n`: SQLite finds a named parameter by
+/// a linear search of the statement's names, so binding thousands of `$n` took time
+/// quadratic in their number (the bulk-mode profile: 41 % of the worker in
+/// `sqlite3_bind_parameter_name`). An anonymous `?` is bound by position.
+pub(super) async fn insert_rows<R>(
+    tx: &mut Writer,
+    head: &str,
+    columns: usize,
+    suffix: &str,
+    rows: &[R],
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        &'q R,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut returned = Vec::new();
+    for chunk in rows.chunks((MAX_PARAMETERS / columns).max(1)) {
+        let values = match tx.backend() {
+            Backend::Sqlite => anonymous_placeholders(chunk.len(), columns),
+            Backend::Postgres => placeholders(chunk.len(), columns, 1),
+        };
+        let sql = format!("{head} VALUES {values}{suffix}");
+        let mut query = sqlx::query(&sql).persistent(chunk.len() <= CACHED_ROWS);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        let done = query.fetch_all(tx.conn()).await;
+        returned.extend(done.map_err(|e| tx.fail(e))?);
     }
-    let sql = format!(
-        "INSERT INTO account_links (employee_id, target, account_id, linked_at_us) VALUES {}{}",
-        placeholders(record.links.len(), 4, 1),
-        UPSERT_LINKS_SUFFIX
-    );
-    let mut query = sqlx::query(&sql);
-    for (target, account) in &record.links {
-        query = query
-            .bind(record.employee_id.as_str())
-            .bind(target.as_str())
-            .bind(account.as_str())
-            .bind(now);
-    }
-    query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
-    Ok(())
+    Ok(returned)
 }
 
-/// Upserts the applied states; the targets whose state was written (a newer sequence
-/// already recorded keeps its row, and that target is left out).
+async fn write_links(
+    tx: &mut Writer,
+    records: &[(&EventRecord, &str)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let links: Vec<(&str, &str, &str)> = records
+        .iter()
+        .flat_map(|(record, _)| {
+            record.links.iter().map(|(target, account)| {
+                (
+                    record.employee_id.as_str(),
+                    target.as_str(),
+                    account.as_str(),
+                )
+            })
+        })
+        .collect();
+    let head = "INSERT INTO account_links (employee_id, target, account_id, linked_at_us)";
+    insert_rows(tx, head, 4, UPSERT_LINKS_SUFFIX, &links, |query, link| {
+        query.bind(link.0).bind(link.1).bind(link.2).bind(now)
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Upserts the applied states; the `(employee, target)` pairs whose state was written (a
+/// newer sequence already recorded keeps its row, and that pair is left out).
 async fn write_applied_states(
     tx: &mut Writer,
-    record: &EventRecord,
-    applied: &[AppliedRow<'_>],
+    prepared: &[Prepared<'_>],
     now: i64,
-) -> Result<HashSet<String>, StoreError> {
-    let mut written = HashSet::new();
-    if applied.is_empty() {
-        return Ok(written);
-    }
-    let sql = format!(
-        "INSERT INTO applied_state \
-         (employee_id, target, sequence, digest, fields, event_id, updated_at_us) VALUES {}{}",
-        placeholders(applied.len(), 7, 1),
-        UPSERT_STATE_SUFFIX
-    );
-    let mut query = sqlx::query(&sql);
-    for row in applied {
-        query = query
-            .bind(record.employee_id.as_str())
-            .bind(row.target)
-            .bind(row.sequence)
-            .bind(row.digest.as_str())
-            .bind(row.fields_json.as_str())
-            .bind(record.event_id.as_str())
-            .bind(now);
-    }
-    for row in query.fetch_all(tx.conn()).await.map_err(|e| tx.fail(e))? {
-        written.insert(column(&row, "target")?);
-    }
-    Ok(written)
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let rows: Vec<(&EventRecord, &AppliedRow<'_>)> = prepared
+        .iter()
+        .flat_map(|p| p.applied.iter().map(move |row| (p.record, row)))
+        .collect();
+    let head = "INSERT INTO applied_state \
+         (employee_id, target, sequence, digest, fields, event_id, updated_at_us)";
+    let returned = insert_rows(
+        tx,
+        head,
+        7,
+        UPSERT_STATE_SUFFIX,
+        &rows,
+        |query, (record, row)| {
+            query
+                .bind(record.employee_id.as_str())
+                .bind(row.target)
+                .bind(row.sequence)
+                .bind(row.digest.as_str())
+                .bind(row.fields_json.as_str())
+                .bind(record.event_id.as_str())
+                .bind(now)
+        },
+    )
+    .await?;
+    returned
+        .iter()
+        .map(|row| Ok((column(row, "employee_id")?, column(row, "target")?)))
+        .collect()
 }
 
 async fn write_processed(
     tx: &mut Writer,
-    record: &EventRecord,
-    kept: &[&TargetRecord],
+    kept: &[(&Prepared<'_>, &TargetRecord)],
     now: i64,
 ) -> Result<(), StoreError> {
-    if kept.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO processed_events (event_id, target, outcome, at_us) VALUES {}{}",
-        placeholders(kept.len(), 4, 1),
-        UPSERT_PROCESSED_SUFFIX
-    );
-    let mut query = sqlx::query(&sql);
-    for t in kept {
-        query = query
-            .bind(record.event_id.as_str())
-            .bind(t.target())
-            .bind(t.outcome().as_str())
-            .bind(now);
-    }
-    query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
-    Ok(())
+    let head = "INSERT INTO processed_events (event_id, target, outcome, at_us)";
+    insert_rows(
+        tx,
+        head,
+        4,
+        UPSERT_PROCESSED_SUFFIX,
+        kept,
+        |query, (p, t)| {
+            query
+                .bind(p.record.event_id.as_str())
+                .bind(t.target())
+                .bind(t.outcome().as_str())
+                .bind(now)
+        },
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Audit entries for what was applied (field names and a digest, never values) and what
 /// was dead-lettered.
-fn audit_rows<'a>(
-    record: &'a EventRecord,
-    kept: &[&'a TargetRecord],
-    applied: &'a [AppliedRow<'a>],
-    now: i64,
-) -> Vec<AuditRow<'a>> {
+fn audit_rows<'a>(kept: &[(&'a Prepared<'a>, &'a TargetRecord)], now: i64) -> Vec<AuditRow<'a>> {
     kept.iter()
-        .filter_map(|t| match *t {
-            TargetRecord::Applied {
-                target, outcome, ..
-            } => applied
-                .iter()
-                .find(|row| row.target == target.as_str())
-                .map(|row| AuditRow {
+        .filter_map(|(p, t)| {
+            let record = p.record;
+            match *t {
+                TargetRecord::Applied {
+                    target, outcome, ..
+                } => p
+                    .applied
+                    .iter()
+                    .find(|row| row.target == target.as_str())
+                    .map(|row| AuditRow {
+                        event_id: &record.event_id,
+                        employee_id: &record.employee_id,
+                        target,
+                        fields_changed: &row.changed_json,
+                        values_digest: &row.digest,
+                        outcome: *outcome,
+                        at_us: now,
+                        source: record.source,
+                        actor: p.actor,
+                    }),
+                TargetRecord::NotApplied {
+                    target,
+                    outcome: Outcome::DeadLettered,
+                } => Some(AuditRow {
                     event_id: &record.event_id,
                     employee_id: &record.employee_id,
                     target,
-                    fields_changed: &row.changed_json,
-                    values_digest: &row.digest,
-                    outcome: *outcome,
+                    fields_changed: "[]",
+                    values_digest: "",
+                    outcome: Outcome::DeadLettered,
                     at_us: now,
                     source: record.source,
+                    actor: p.actor,
                 }),
-            TargetRecord::NotApplied {
-                target,
-                outcome: Outcome::DeadLettered,
-            } => Some(AuditRow {
-                event_id: &record.event_id,
-                employee_id: &record.employee_id,
-                target,
-                fields_changed: "[]",
-                values_digest: "",
-                outcome: Outcome::DeadLettered,
-                at_us: now,
-                source: record.source,
-            }),
-            TargetRecord::NotApplied { .. } => None,
+                TargetRecord::NotApplied { .. } => None,
+            }
         })
         .collect()
 }
@@ -393,6 +523,12 @@ pub(super) fn placeholders(rows: usize, columns: usize, first: usize) -> String 
         .join(", ")
 }
 
+/// `rows` groups of `columns` anonymous placeholders: `(?, ?), (?, ?)`.
+fn anonymous_placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
 pub(super) fn column<'r, T>(row: &'r AnyRow, name: &'static str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
@@ -403,10 +539,33 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{placeholders, runs_without_repeats, EventRecord};
+
+    #[test]
+    fn a_group_is_cut_where_an_employee_or_an_event_id_comes_again() {
+        let record = |event: &str, employee: &str| EventRecord {
+            event_id: event.into(),
+            employee_id: employee.into(),
+            ..Default::default()
+        };
+        let records = [
+            record("a", "e1"),
+            record("b", "e2"),
+            record("c", "e1"), // e1 again
+            record("b", "e3"), // event b again, but not in this run
+            record("d", "e3"), // e3 again
+        ];
+        let batch: Vec<(&EventRecord, &str)> = records.iter().map(|r| (r, "worker")).collect();
+        let runs: Vec<Vec<&str>> = runs_without_repeats(&batch)
+            .map(|run| run.iter().map(|(r, _)| r.event_id.as_str()).collect())
+            .collect();
+        assert_eq!(runs, vec![vec!["a", "b"], vec!["c", "b"], vec!["d"]]);
+        assert_eq!(runs_without_repeats(&[]).count(), 0);
+    }
 
     #[test]
     fn placeholders_number_rows_after_each_other() {
+        assert_eq!(super::anonymous_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(placeholders(2, 2, 1), "($1, $2), ($3, $4)");
         assert_eq!(placeholders(3, 1, 3), "($3), ($4), ($5)");
     }

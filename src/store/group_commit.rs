@@ -97,19 +97,11 @@ async fn write_batch(store: &Store, jobs: Vec<Job>) {
 
 /// Writes `jobs` in one transaction, each with its own actor; the answers in order.
 async fn write_together(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<String>>, StoreError> {
-    let now = now_us();
     let mut tx = store.begin_write(OP).await?;
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let written = store
-            .write_event(&mut tx, &job.record, now, &job.actor)
-            .await;
-        match written {
-            Ok(lost) => answers.push(lost),
-            // Dropping the transaction closes its connection, which rolls it back.
-            Err(e) => return Err(e),
-        }
-    }
+    let records: Vec<(&EventRecord, &str)> =
+        jobs.iter().map(|job| (&job.record, &*job.actor)).collect();
+    // On an error, dropping the transaction closes its connection, which rolls it back.
+    let answers = store.write_events(&mut tx, &records, now_us()).await?;
     tx.commit().await?;
     Ok(answers)
 }

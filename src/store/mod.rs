@@ -67,6 +67,7 @@ use sqlx::AnyPool;
 
 pub use digest::digest;
 pub use error::StoreError;
+pub use event_read::EventState;
 pub use event_record::{EventRecord, TargetRecord};
 pub use guard::{Admission, CreationLimits, GuardLimits};
 pub use health::{StoreHealth, Unrecorded};

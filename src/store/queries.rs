@@ -1,6 +1,7 @@
 //! The reads and writes behind [`Store`], each written once for both backends.
 //!
-//! Portability rules kept here: `$n` placeholders (SQLite reads `$1` as parameter 1), only
+//! Portability rules kept here: `$n` placeholders (SQLite reads `$1` as parameter 1; the
+//! multi-row inserts of `event_record::insert_rows` use plain `?` on SQLite), only
 //! `TEXT` and `BIGINT` columns (all `sqlx::Any` can carry), `INSERT … ON CONFLICT`, times as
 //! integer microseconds. Every write that belongs together runs in one transaction; on
 //! SQLite it starts with `BEGIN IMMEDIATE` so a writer takes the lock up front and waits
@@ -11,7 +12,7 @@ use sqlx::{any::AnyRow, Row};
 use time::OffsetDateTime;
 
 use super::{
-    event_record::placeholders, writer::Writer, AppliedState, AuditEntry, EventSource, Outcome,
+    event_record::insert_rows, writer::Writer, AppliedState, AuditEntry, EventSource, Outcome,
     Store, StoreError,
 };
 
@@ -215,8 +216,9 @@ impl Store {
             outcome: Outcome::Replayed,
             at_us: now_us(),
             source: EventSource::Hr,
+            actor: self.actor(),
         };
-        self.insert_audit(&mut tx, self.actor(), &[row]).await?;
+        self.insert_audit(&mut tx, &[row]).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -242,35 +244,28 @@ impl Store {
         Ok(removed)
     }
 
-    /// Appends `rows` to the audit log in one statement (nothing for no rows), by `actor`.
+    /// Appends `rows` to the audit log, in as few statements as the parameter limit allows
+    /// (nothing for no rows).
     pub(super) async fn insert_audit(
         &self,
         tx: &mut Writer,
-        actor: &str,
         rows: &[AuditRow<'_>],
     ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-            placeholders(rows.len(), 9, 1)
-        );
-        let mut query = sqlx::query(&sql);
-        for row in rows {
-            query = query
+        let head = format!("INSERT INTO audit_log ({AUDIT_COLUMNS})");
+        insert_rows(tx, &head, 9, "", rows, |query, row| {
+            query
                 .bind(row.event_id)
                 .bind(row.employee_id)
                 .bind(row.target)
                 .bind(row.fields_changed)
                 .bind(row.values_digest)
                 .bind(row.outcome.as_str())
-                .bind(actor)
+                .bind(row.actor)
                 .bind(row.at_us)
-                .bind(row.source.as_str());
-        }
-        query.execute(tx.conn()).await.map_err(|e| tx.fail(e))?;
-        Ok(())
+                .bind(row.source.as_str())
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -284,6 +279,8 @@ pub(super) struct AuditRow<'a> {
     pub outcome: Outcome,
     pub at_us: i64,
     pub source: EventSource,
+    /// Who the entry names: the worker, or the operator who ran the command.
+    pub actor: &'a str,
 }
 
 fn audit_entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {

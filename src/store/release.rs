@@ -133,7 +133,6 @@ impl Store {
         }
         self.insert_audit(
             &mut tx,
-            self.actor(),
             &[AuditRow {
                 event_id: &message.event_id,
                 employee_id: &message.employee_id,
@@ -143,6 +142,7 @@ impl Store {
                 outcome,
                 at_us: now,
                 source: EventSource::Hr,
+                actor: self.actor(),
             }],
         )
         .await?;

@@ -685,6 +685,65 @@ both_backends! {
         assert_eq!(s.account("e1", "vault").await.unwrap().as_deref(), Some("V-1"));
     }
 
+    async fn the_one_event_read_knows_what_the_gate_knows(ctx) {
+        let s = &ctx.store;
+        let hold = |event_id: &str, kind: HeldKind, employee: &str, sequence: u64| HeldMessage {
+            event_id: event_id.into(),
+            kind,
+            employee_id: employee.into(),
+            sequence,
+            action: "leaver".into(),
+            due_at: time::OffsetDateTime::now_utc() + time::Duration::days(3),
+            body: "{}".into(),
+            status: HeldStatus::Pending,
+            decided_by: None,
+        };
+        for held in [
+            hold("sched-1", HeldKind::Scheduled, "e1", 1),
+            hold("sched-2", HeldKind::Scheduled, "e1", 2),
+            hold("sched-3", HeldKind::Scheduled, "e1", 3),
+            hold("other", HeldKind::Scheduled, "e2", 1),
+            hold("staged-4", HeldKind::Staged, "e1", 4),
+        ] {
+            s.hold(&held).await.unwrap();
+        }
+        let targets = ["vault", "superoffice"];
+        let read = s.event_state("ev-3", "e1", 3, &targets).await.unwrap();
+        assert_eq!(read.held.supersedable, 2, "e1's pending scheduled holds below sequence 3");
+        assert!(read.held.released.is_empty());
+        assert_eq!(read.targets, vec![TargetState::default(); 2]);
+
+        // Released (or being released): the holds themselves come with the read, as
+        // `held_facts` gives them.
+        assert!(s.claim_held("staged-4", HeldKind::Staged, time::Duration::minutes(5)).await.unwrap());
+        s.mark_held("sched-3", HeldKind::Scheduled, HeldStatus::Released).await.unwrap();
+        for (event_id, sequence) in [("staged-4", 4), ("sched-3", 3)] {
+            let read = s.event_state(event_id, "e1", sequence, &targets).await.unwrap();
+            let facts = s.held_facts(event_id, "e1", sequence).await.unwrap();
+            let kinds = |held: &[HeldMessage]| held.iter().map(|m| (m.event_id.clone(), m.kind)).collect::<Vec<_>>();
+            assert_eq!(kinds(&read.held.released), vec![(event_id.to_string(), if sequence == 4 { HeldKind::Staged } else { HeldKind::Scheduled })]);
+            assert_eq!(kinds(&read.held.released), kinds(&facts.released));
+            assert_eq!(read.held.supersedable, facts.supersedable);
+        }
+        assert_eq!(s.event_state("staged-4", "e1", 4, &targets).await.unwrap().held.supersedable, 2, "sched-1 and sched-2 are still pending");
+
+        // The target states are the same as `target_states` reads them.
+        s.record_event(&EventRecord {
+            event_id: "ev-5".into(),
+            source: Default::default(),
+            employee_id: "e1".into(),
+            links: vec![("vault".into(), "V-1".into())],
+            targets: vec![TargetRecord::Applied { target: "vault".into(), sequence: 5, fields: fields(json!({"title__sys": "Lead"})), changed: names(&["title__sys"]), outcome: Outcome::Applied }],
+        })
+        .await
+        .unwrap();
+        let read = s.event_state("ev-5", "e1", 5, &targets).await.unwrap();
+        assert_eq!(read.targets, s.target_states("ev-5", "e1", &targets).await.unwrap());
+        assert_eq!(read.targets[0].account.as_deref(), Some("V-1"));
+        assert_eq!(read.targets[0].outcome, Some(Outcome::Applied));
+        assert!(s.event_state("ev-9", "e1", 9, &[]).await.unwrap().targets.is_empty());
+    }
+
     async fn replicas_claiming_due_messages_each_get_different_ones(ctx) {
         let s = &ctx.store;
         let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);

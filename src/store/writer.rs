@@ -30,6 +30,7 @@ pub(crate) struct Writer {
     committed: bool,
     /// False for an in-memory database, which dies with its connection.
     discard_on_failure: bool,
+    backend: Backend,
     health: Arc<StoreHealth>,
 }
 
@@ -48,6 +49,7 @@ impl Store {
             op,
             committed: false,
             discard_on_failure: !self.in_memory,
+            backend: self.backend,
             health: self.health.clone(),
         };
         if self.in_memory {
@@ -97,6 +99,11 @@ impl Writer {
     /// The connection to run this transaction's statements on.
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         &mut self.conn
+    }
+
+    /// The database this transaction runs on.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Turns a failed statement into the store's error; the connection will not be reused.

@@ -12,6 +12,7 @@ use super::request_builder::update_users;
 use crate::targets::veeva_session::{classify, first_error, VeevaSession};
 use crate::targets::TargetError;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -58,10 +59,14 @@ async fn run(mut queue: mpsc::Receiver<Job>, session: Arc<VeevaSession>, config:
             },
         };
         let deadline = Instant::now() + config.max_wait;
+        // The ids in the batch so far: a repeated one starts the next batch. A set, not a
+        // scan of the batch — that was quadratic in `max_rows`.
+        let mut ids = HashSet::with_capacity(config.max_rows);
+        ids.insert(row_id(&first));
         let mut batch = vec![first];
         while batch.len() < config.max_rows {
             match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(job)) if batch.iter().any(|j| j.row.get("id") == job.row.get("id")) => {
+                Ok(Some(job)) if !ids.insert(row_id(&job)) => {
                     carried = Some(job);
                     break;
                 }
@@ -71,6 +76,14 @@ async fn run(mut queue: mpsc::Receiver<Job>, session: Arc<VeevaSession>, config:
         }
         send(&session, batch).await;
     }
+}
+
+/// The row's `id` (the user it updates) as a key.
+fn row_id(job: &Job) -> Option<String> {
+    job.row.get("id").map(|id| match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
 }
 
 async fn send(session: &VeevaSession, batch: Vec<Job>) {
