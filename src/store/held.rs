@@ -130,7 +130,9 @@ impl Store {
 
     /// What the gate must know of held messages before it decides on an event, in one
     /// read: this event's released holds (the proof that it already passed a gate) and
-    /// the employee's pending scheduled changes that a newer sequence supersedes.
+    /// the employee's pending scheduled changes that a newer sequence supersedes. The
+    /// worker gets the same facts from its one read per event, [`Store::event_state`],
+    /// which calls this only when one of the event's holds is released.
     pub async fn held_facts(
         &self,
         event_id: &str,
