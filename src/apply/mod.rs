@@ -66,6 +66,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct Applier {
     targets: Vec<Arc<dyn Target>>,
+    /// The targets' names, in `targets`' order, for the store's per-event read.
+    target_labels: Vec<&'static str>,
     breakers: HashMap<TargetKind, Breaker>,
     /// The last configuration error each target answered with (a TLS certificate, refused
     /// credentials), until it answers without one: for `/readyz` and the gauge, beside
@@ -117,6 +119,7 @@ impl Applier {
             .map(|t| (t.kind(), std::sync::Mutex::new(None)))
             .collect();
         Applier {
+            target_labels: targets.iter().map(|t| t.kind().as_str()).collect(),
             targets,
             breakers,
             config_errors,
@@ -164,21 +167,19 @@ impl Applier {
         shutdown: &CancellationToken,
     ) -> Result<Verdict, Interrupted> {
         // One read for the gate and every target (see `Store::event_state`).
-        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
         let read = self
             .store
-            .event_state(&event.id, event.employee_id(), event.sequence, &labels)
+            .event_state(
+                &event.id,
+                event.employee_id(),
+                event.sequence,
+                &self.target_labels,
+            )
             .await;
         let state = match read {
             Ok(state) => state,
             Err(e) => {
-                self.metrics.store_errors.with_label_values(&["read"]).inc();
-                if e.is_outage() {
-                    tracing::warn!(error = %e, "state store unavailable; waiting for it");
-                    return Err(Interrupted::StoreOutage);
-                }
-                tracing::warn!(error = %e, "state store error; deferring");
-                let verdict = self.store_unavailable(event, &e);
+                let verdict = self.store_failed("read", event, &e)?;
                 self.record(&verdict);
                 return Ok(verdict);
             }
@@ -211,15 +212,7 @@ impl Applier {
                 }
                 Verdict::held(event, "staged")
             }
-            Err(e) => {
-                self.metrics.store_errors.with_label_values(&["gate"]).inc();
-                if e.is_outage() {
-                    tracing::warn!(error = %e, "state store unavailable at the gate; waiting for it");
-                    return Err(Interrupted::StoreOutage);
-                }
-                tracing::warn!(error = %e, "state store error at the gate; deferring");
-                self.store_unavailable(event, &e)
-            }
+            Err(e) => self.store_failed("gate", event, &e)?,
         };
         self.record(&verdict);
         Ok(verdict)
@@ -232,18 +225,29 @@ impl Applier {
         verdict
     }
 
-    fn store_unavailable(&self, event: &HrEvent, error: &StoreError) -> Verdict {
-        Verdict::from_reports(event, self.store_unavailable_reports(error))
-    }
-
-    fn store_unavailable_reports(&self, error: &StoreError) -> Vec<TargetReport> {
-        self.targets
+    /// A store error at `op` (`read`, `gate`) before any target was touched, counted: an
+    /// outage makes the event wait for the store; any other error defers it.
+    fn store_failed(
+        &self,
+        op: &'static str,
+        event: &HrEvent,
+        error: &StoreError,
+    ) -> Result<Verdict, Interrupted> {
+        self.metrics.store_errors.with_label_values(&[op]).inc();
+        if error.is_outage() {
+            tracing::warn!(error = %error, op, "state store unavailable; waiting for it");
+            return Err(Interrupted::StoreOutage);
+        }
+        tracing::warn!(error = %error, op, "state store error; deferring");
+        let reports = self
+            .targets
             .iter()
             .map(|t| TargetReport {
                 target: t.kind(),
                 outcome: store_deferral(t.kind(), error),
             })
-            .collect()
+            .collect();
+        Ok(Verdict::from_reports(event, reports))
     }
 
     pub fn targets(&self) -> &[Arc<dyn Target>] {

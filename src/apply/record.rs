@@ -204,10 +204,9 @@ impl Applier {
     /// Where `event` came from, read again for its dead letters (a rare path; a failed
     /// read only costs the audit entry its `reconcile` label).
     async fn source_of_settled(&self, event: &HrEvent) -> EventSource {
-        let labels: Vec<&'static str> = self.targets.iter().map(|t| t.kind().as_str()).collect();
         match self
             .store
-            .target_states(&event.id, event.employee_id(), &labels)
+            .target_states(&event.id, event.employee_id(), &self.target_labels)
             .await
         {
             Ok(states) => super::correction::source(&super::correction::proven(event, &states)),

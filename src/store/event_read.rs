@@ -1,5 +1,6 @@
 //! The per-event read: everything the worker needs before it touches the targets — the
-//! gate's facts and every target's state — in one round trip, on the read-only connections beside the SQLite writer (see `event_record`
+//! gate's facts and every target's state — in one round trip, on the read-only
+//! connections beside the SQLite writer (see `event_record`
 //! for why whole events).
 
 use sqlx::any::AnyRow;
@@ -68,18 +69,15 @@ impl Store {
                 targets: Vec::new(),
             });
         }
-        let sql = target_states_sql(targets.len(), 4, HELD_COLUMNS);
-        let mut query = sqlx::query(&sql)
-            .bind(event_id)
-            .bind(employee_id)
-            .bind(i64::try_from(sequence).unwrap_or(i64::MAX));
-        for target in targets {
-            query = query.bind(*target);
-        }
-        let rows = query
-            .fetch_all(&self.readers)
-            .await
-            .map_err(self.read_failed("event_state"))?;
+        let rows = self
+            .state_rows(
+                "event_state",
+                event_id,
+                employee_id,
+                Some(sequence),
+                targets,
+            )
+            .await?;
         let mut held = HeldFacts::default();
         let mut releasing = false;
         if let Some(row) = rows.first() {
@@ -111,16 +109,37 @@ impl Store {
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = target_states_sql(targets.len(), 3, "");
+        let rows = self
+            .state_rows("target_states", event_id, employee_id, None, targets)
+            .await?;
+        states_in_order(&rows, targets)
+    }
+
+    /// One row per target (see `target_states_sql`); with `sequence`, each row also holds
+    /// the gate's columns (`HELD_COLUMNS`).
+    async fn state_rows(
+        &self,
+        op: &'static str,
+        event_id: &str,
+        employee_id: &str,
+        sequence: Option<u64>,
+        targets: &[&str],
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let sql = match sequence {
+            Some(_) => target_states_sql(targets.len(), 4, HELD_COLUMNS),
+            None => target_states_sql(targets.len(), 3, ""),
+        };
         let mut query = sqlx::query(&sql).bind(event_id).bind(employee_id);
+        if let Some(sequence) = sequence {
+            query = query.bind(i64::try_from(sequence).unwrap_or(i64::MAX));
+        }
         for target in targets {
             query = query.bind(*target);
         }
-        let rows = query
+        query
             .fetch_all(&self.readers)
             .await
-            .map_err(self.read_failed("target_states"))?;
-        states_in_order(&rows, targets)
+            .map_err(self.read_failed(op))
     }
 
     /// [`Store::target_states`] for one target.

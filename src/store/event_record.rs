@@ -192,8 +192,12 @@ impl Store {
             .collect::<Result<_, _>>()?;
         write_links(tx, records, now).await?;
         let written = write_applied_states(tx, &prepared, now).await?;
+        let written: HashSet<(&str, &str)> = written
+            .iter()
+            .map(|(employee, target)| (employee.as_str(), target.as_str()))
+            .collect();
         let won = |p: &Prepared<'_>, target: &str| {
-            written.contains(&(p.record.employee_id.clone(), target.to_owned()))
+            written.contains(&(p.record.employee_id.as_str(), target))
         };
         let kept: Vec<(&Prepared<'_>, &TargetRecord)> = prepared
             .iter()
